@@ -1,0 +1,127 @@
+"""Document <-> target ids (DESIGN.md §3), exact inverses. Torch-free and model-free.
+
+A mention is emitted as the exact slice of the source ids, so ``parse`` maps it back to token (and so
+character) offsets without string matching. When the same slice occurs more than once in the source, ``parse``
+places it at the earliest word-aligned occurrence; ``linearize`` counts the mentions for which that rule gives
+another span (``ambiguous_mention``), so the loss is measured, not hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .anchors import gold_anchor_groups, head_groups
+from .grammar import Events, Grammar, Source, Span, TargetVocab
+from .types import Document, Entity, Relation
+
+__all__ = ["LinearizeResult", "ParseResult", "linearize", "parse", "canonical"]
+
+
+@dataclass
+class LinearizeResult:
+    ids: list[int]
+    skipped: dict[str, int] = field(default_factory=dict)  # entities/relations that could not be encoded
+
+
+@dataclass
+class ParseResult:
+    document: Document
+    errors: dict[str, int]  # counted malformed pieces, by kind
+
+    @property
+    def malformed(self) -> int:
+        return sum(self.errors.values())
+
+
+def _count(d: dict[str, int], kind: str) -> None:
+    d[kind] = d.get(kind, 0) + 1
+
+
+def linearize(
+    doc: Document, source: Source, vocab: TargetVocab, fmt: str = "anchor", grouping: str = "anchor"
+) -> LinearizeResult:
+    """The target ids of ``doc`` (ending with end-of-sequence).
+
+    ``fmt`` is "anchor" (anchor-grouped) or "flat" (one triple after another); ``grouping`` is "anchor"
+    (greedy anchor cover) or "head" (group by relation head: the no-anchor-selection ablation).
+    """
+    m = vocab.markers
+    skipped: dict[str, int] = {}
+    pieces: dict[int, tuple[int, ...] | None] = {}
+    for i, e in enumerate(doc.entities):
+        span = source.span_pieces(e.start, e.end)
+        if span is None:
+            pieces[i] = None
+            _count(skipped, "truncated_entity")
+            continue
+        ids = source.ids[span[0] : span[1]]
+        if source.occurrences(ids)[:1] != [span[0]]:
+            _count(skipped, "ambiguous_mention")
+        pieces[i] = tuple(ids)
+
+    def mention(i: int) -> list[int]:
+        e = doc.entities[i]
+        return list(pieces[i] or ()) + [m["<type>"], *vocab.entity_labels[e.type]]
+
+    def order(i: int) -> tuple[int, int, str]:
+        e = doc.entities[i]
+        return (e.start, e.end, e.type)
+
+    ok_rels = []
+    for ri, r in enumerate(doc.relations):
+        if pieces[r.head] is None or pieces[r.tail] is None:
+            _count(skipped, "truncated_relation")
+        else:
+            ok_rels.append(ri)
+    kept = doc.with_annotations(doc.entities, [doc.relations[ri] for ri in ok_rels])
+
+    out: list[int] = []
+    if fmt == "anchor":
+        groups = gold_anchor_groups(kept) if grouping == "anchor" else head_groups(kept)
+        for g in groups:
+            out += [m["<anchor>"], *mention(g.anchor)]
+            rels = [kept.relations[ri] for ri in g.relations]
+            other = {id(r): (r.tail if r.head == g.anchor else r.head) for r in rels}
+            for r in sorted(rels, key=lambda r: (order(other[id(r)]), r.type)):
+                inv = r.head != g.anchor
+                out += [m["<rel-inv>"] if inv else m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"]]
+                out += mention(other[id(r)])
+            out.append(m["</anchor>"])
+    elif fmt == "flat":
+        for r in sorted(kept.relations, key=lambda r: (order(r.head), order(r.tail), r.type)):
+            out += [m["<head>"], *mention(r.head), m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"]]
+            out += mention(r.tail)
+    else:
+        raise ValueError(f"unknown target format {fmt!r}")
+    in_relation = {i for r in kept.relations for i in (r.head, r.tail)}
+    for i in sorted(range(len(doc.entities)), key=order):
+        if i not in in_relation and pieces[i] is not None:
+            out += [m["<ent>"], *mention(i)]
+    out.append(vocab.eos_id)
+    return LinearizeResult(out, skipped)
+
+
+def events_to_document(template: Document, events: Events) -> Document:
+    """Entities (deduplicated, in text order) and relations from a grammar run, on ``template``'s text."""
+    spans: list[Span] = sorted(set(events.entities) | {s for h, t, _ in events.relations for s in (h, t)})
+    index = {s: i for i, s in enumerate(spans)}
+    entities = [template.make_entity(s, e, t) for s, e, t in spans]
+    rels = sorted({(index[h], index[t], r) for h, t, r in events.relations})
+    return template.with_annotations(entities, [Relation(h, t, r) for h, t, r in rels])
+
+
+def parse(ids: list[int], source: Source, vocab: TargetVocab, template: Document, fmt: str = "anchor") -> ParseResult:
+    """Generated ids -> a Document on ``template``'s text, with every malformed piece counted by kind."""
+    events = Grammar(vocab, fmt).run(ids, source)
+    return ParseResult(events_to_document(template, events), dict(events.errors))
+
+
+def canonical(doc: Document) -> tuple[frozenset, frozenset]:
+    """Entities and relations as sets of spans, for comparing documents regardless of order."""
+    ents = frozenset((e.start, e.end, e.type, e.char_start, e.char_end) for e in doc.entities)
+
+    def key(e: Entity) -> tuple[int, int, str]:
+        return (e.start, e.end, e.type)
+
+    rels = frozenset((key(doc.entities[r.head]), key(doc.entities[r.tail]), r.type) for r in doc.relations)
+    return ents, rels

