@@ -61,10 +61,13 @@ class CopySeq2Seq(nn.Module):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, H)
 
-    def decode(self, enc: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
-        """Decoder hidden states (B, T, H) for a (teacher-forced or generated) prefix."""
+    def decode(
+        self, enc: torch.Tensor, attention_mask: torch.Tensor, decoder_input_ids: torch.Tensor, cache=None
+    ) -> torch.Tensor:
+        """Decoder hidden states (B, T, H); with ``cache``, ``decoder_input_ids`` holds only the new ids."""
+        kwargs = {"cache": cache, "use_cache": True} if cache is not None else {}
         return self.decoder(
-            input_ids=decoder_input_ids, encoder_hidden_states=enc, encoder_attention_mask=attention_mask
+            input_ids=decoder_input_ids, encoder_hidden_states=enc, encoder_attention_mask=attention_mask, **kwargs
         ).last_hidden_state
 
     def joint_log_probs(
@@ -109,10 +112,12 @@ class CopySeq2Seq(nn.Module):
     @torch.no_grad()
     def next_log_probs(
         self, enc: torch.Tensor, attention_mask: torch.Tensor, source_ids: torch.Tensor, copyable: torch.Tensor,
-        decoder_input_ids: torch.Tensor,
+        decoder_input_ids: torch.Tensor, cache=None,
     ) -> torch.Tensor:
-        """Log-probabilities of the next id over the full vocabulary: (B, V)."""
-        dec = self.decode(enc, attention_mask, decoder_input_ids)[:, -1:]  # (B, 1, H)
+        """Log-probabilities of the next id over the full vocabulary: (B, V).
+
+        With a ``cache`` (updated in place), ``decoder_input_ids`` holds only the ids not yet in it."""
+        dec = self.decode(enc, attention_mask, decoder_input_ids, cache)[:, -1:]  # (B, 1, H)
         joint = self.joint_log_probs(dec, enc, copyable)[:, 0]  # (B, G + L)
         g = self.gen_ids.numel()
         probs = torch.zeros(joint.size(0), self.vocab_size, dtype=joint.dtype, device=joint.device)

@@ -67,8 +67,11 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
     done = torch.zeros(b * k, dtype=torch.bool, device=device)
     beam_scores = torch.zeros(b, k, device=device)
     beam_scores[:, 1:] = float("-inf")  # all beams start identical: keep one
-    for _ in range(min(cfg.max_new_tokens, model.config.max_target_length)):
-        logp = model.next_log_probs(enc, batch, prefix)  # (B*k, V)
+    cache = model.new_cache()
+    # A target rarely needs more than ~3 ids per source piece; the cap stops a looping beam early.
+    limit = min(cfg.max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+    for _ in range(limit):
+        logp = model.next_log_probs(enc, batch, prefix[:, -1:], cache)  # (B*k, V)
         logp = processors(prefix, logp)
         # finished rows only extend with padding, at no cost
         logp[done] = float("-inf")
@@ -84,6 +87,7 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
             nxt = (idx % v).view(-1)
             prefix = torch.cat([prefix.index_select(0, src_beam.view(-1)), nxt[:, None]], 1)
             enc = enc.index_select(0, src_beam.view(-1))
+            cache.reorder_cache(src_beam.view(-1))
             done = done.index_select(0, src_beam.view(-1))
             beam_scores = top
         done = done | (nxt == model.eos_id)

@@ -105,15 +105,26 @@ class Seq2SeqIE(nn.Module):
             return self.net.encode(batch["input_ids"], batch["attention_mask"])
         return self.net.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
 
+    @staticmethod
+    def new_cache():
+        """An empty key/value cache for incremental decoding (self-attention and cross-attention)."""
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        return EncoderDecoderCache(DynamicCache(), DynamicCache())
+
     @torch.no_grad()
-    def next_log_probs(self, enc: torch.Tensor, batch: dict[str, torch.Tensor], prefix: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities (B, V) of the next id after ``prefix`` (B, T), rows aligned with ``batch``."""
+    def next_log_probs(
+        self, enc: torch.Tensor, batch: dict[str, torch.Tensor], new_ids: torch.Tensor, cache
+    ) -> torch.Tensor:
+        """Log-probabilities (B, V) of the next id; ``new_ids`` (B, t) are the ids not yet in ``cache``."""
         if self.kind == "copy":
-            return self.net.next_log_probs(enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], prefix)
+            return self.net.next_log_probs(
+                enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], new_ids, cache
+            )
         from transformers.modeling_outputs import BaseModelOutput
 
         out = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=enc), attention_mask=batch["attention_mask"],
-                       decoder_input_ids=prefix)
+                       decoder_input_ids=new_ids, cache=cache, use_cache=True)
         return out.logits[:, -1].float().log_softmax(-1)
 
 

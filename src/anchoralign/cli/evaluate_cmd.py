@@ -1,0 +1,65 @@
+"""``anchoralign evaluate``: decode a split with a trained model and score it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..decode import DecodeConfig
+from ..errors import InputError
+from .common import add_data_arguments, is_tty, read_file, read_split
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a model directory written by `anchoralign train`")
+    add_data_arguments(p, split=True)
+    p.add_argument("--input", help="own gold file instead of --dataset")
+    p.add_argument("--format", default="jsonl", help="format of --input")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--predictions", help="write the predictions here as SpERT JSON (readable by `score`)")
+    p.add_argument("--output", help="also write the JSON scores to this file")
+    p.add_argument("--no-constraint", action="store_true", help="decode without the grammar constraint")
+    p.add_argument("--beams", type=int, default=None, help="beam size (default: the model's config)")
+    p.add_argument("--batch-size", type=int, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..evaluation import evaluate_documents
+    from ..metrics import format_table
+    from ..model import load_model
+
+    model = load_model(args.model)
+    run_cfg = json.loads((Path(args.model) / "model_config.json").read_text()).get("run", {})
+    decode = DecodeConfig(**run_cfg.get("decode", {}))
+    if args.no_constraint:
+        decode.constrained = False
+    if args.beams:
+        decode.num_beams = args.beams
+    if args.batch_size:
+        decode.batch_size = args.batch_size
+    if args.input:
+        gold = read_file(args.input, args.format)
+        name = args.input
+    else:
+        dataset = args.dataset or run_cfg.get("dataset")
+        if not dataset:
+            raise InputError("give --dataset NAME or --input FILE")
+        gold = read_split(dataset, args.split, args.data_dir)
+        name = f"{dataset}/{args.split}"
+    with tqdm(total=len(gold), desc="evaluate", disable=not is_tty()) as bar:
+        scores, preds = evaluate_documents(model, gold, model.schema, decode, progress=bar.update)
+    if args.predictions:
+        Path(args.predictions).write_text(json.dumps([d.to_spert() for d in preds], ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+    text = json.dumps(scores, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        print(text)
+    else:
+        print(format_table(scores, f"{name} ({'constrained' if decode.constrained else 'unconstrained'} decoding)"))
+        print(f"malformed generated pieces: {scores['malformed']} {scores['malformed_by_kind'] or ''}")
+    return 0

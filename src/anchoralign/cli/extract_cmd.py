@@ -1,0 +1,74 @@
+"""``anchoralign extract``: text lines (or JSON Lines with "text") in, one JSON object per line out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import InputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a model directory written by `anchoralign train`")
+    p.add_argument("--input", help="text lines or JSON Lines with a \"text\" field (default: stdin)")
+    p.add_argument("--output", help="JSON Lines output (default: stdout)")
+    p.add_argument("--jsonl", action="store_true", help="input is JSON Lines (default: guess from the first line)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--beams", type=int, default=1)
+    p.add_argument("--no-constraint", action="store_true")
+
+
+def _texts(lines: list[str], jsonl: bool | None, path: str) -> list[str]:
+    if jsonl is None:
+        first = next((ln for ln in lines if ln.strip()), "")
+        jsonl = first.lstrip().startswith("{")
+    if not jsonl:
+        return lines
+    texts = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            texts.append("")
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, record=i + 1) from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            raise InputError('expected an object with a string "text" field', path=path, record=i + 1)
+        texts.append(rec["text"])
+    return texts
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..api import Extractor
+    from ..decode import DecodeConfig
+
+    path = args.input or "<stdin>"
+    try:
+        raw = open(args.input, encoding="utf-8").read() if args.input else sys.stdin.read()  # noqa: SIM115
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", path=path) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 (byte {e.start})", path=path) from None
+    lines = raw.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it does not start another
+    lines = [ln.rstrip("\r") for ln in lines]
+    texts = _texts(lines, True if args.jsonl else None, path)
+    decode = DecodeConfig(constrained=not args.no_constraint, num_beams=args.beams, batch_size=args.batch_size)
+    extractor = Extractor.load(args.model, decode=decode)
+    with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
+        results = extractor.extract(texts, progress=bar.update)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for r in results:
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    if extractor.last_errors:
+        print(f"anchoralign extract: malformed generated pieces: {extractor.last_errors}", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""``anchoralign train``: train on a registered dataset or on one's own files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import UTC, datetime
+
+from ..config import load_config
+from ..errors import InputError
+from ..schema import Schema
+from .common import add_data_arguments, dataset_schema, is_tty, read_file, read_split
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    p.add_argument("--train", help="own training file (instead of --dataset)")
+    p.add_argument("--dev", help="own dev file (with --train)")
+    p.add_argument("--format", default="jsonl", help="format of --train/--dev (spert, dygie, casrel, brat, jsonl, duie)")
+    p.add_argument("--types", help="types file for --train data (SpERT *_types.json); default: collected from --train")
+    p.add_argument("--output", required=True, help="run directory (the best model is saved here)")
+    p.add_argument("--config", help="YAML config file (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import train
+
+    cfg = load_config(args.config, args.overrides)
+    if args.train:
+        if not args.dev:
+            raise InputError("--train needs --dev (the best epoch is chosen on it)")
+        train_docs, dev_docs = read_file(args.train, args.format), read_file(args.dev, args.format)
+        schema = Schema.from_spert_types(args.types) if args.types else Schema()
+        schema.update_from(train_docs)
+        source = {"train": args.train, "dev": args.dev, "format": args.format}
+    else:
+        dataset = args.dataset or cfg.dataset
+        cfg.dataset = dataset
+        train_docs = read_split(dataset, cfg.train.train_split, args.data_dir)
+        dev_docs = read_split(dataset, cfg.train.dev_split, args.data_dir)
+        schema = dataset_schema(dataset, args.data_dir)
+        source = {"dataset": dataset, "train_split": cfg.train.train_split, "dev_split": cfg.train.dev_split}
+    if not train_docs:
+        raise InputError("the training data holds no documents")
+    metadata = {"data": source, "machine": platform.platform(), "processor": platform.processor(),
+                "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    result = train(cfg, train_docs, dev_docs, schema, args.output, resume=args.resume, metadata=metadata,
+                   progress=is_tty())
+    print(json.dumps({"output": str(result.output), "best_epoch": result.best_epoch, "dev": result.best_dev,
+                      "epochs_run": result.epochs_run, "seconds": round(result.seconds, 1)}, indent=2))
+    return 0

@@ -1,0 +1,161 @@
+"""Run configuration: dataclasses read from YAML files with ``--set key=value`` overrides, validated with
+messages that name the field and the value. The resolved config is saved beside every run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .decode import DecodeConfig
+from .errors import InputError
+from .model import ModelConfig
+
+__all__ = ["TrainConfig", "AnchorConfig", "RunConfig", "load_config", "apply_overrides"]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-4  # pretrained weights (the encoder; all of an HF seq2seq model)
+    lr_new: float = 5e-4  # weights trained from scratch (copy decoder, heads)
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    grad_clip: float = 1.0
+    bf16: bool = True  # bf16 autocast (CPU and CUDA)
+    seed: int = 13
+    eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
+    max_minutes: float = 0.0  # stop after this much training time (0: no limit); the best dev epoch is kept
+    dev_split: str = "dev"
+    train_split: str = "train"
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch threads (0: torch's default)
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "lr_new"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass
+class AnchorConfig:
+    """AnchorAlign's own components (DESIGN.md §2, §4, §5); issue 4 fills these in."""
+
+    scorer: bool = False
+    lambda_anchor: float = 0.0
+    alignment: bool = False
+    lambda_align: float = 0.0
+
+    def validate(self) -> None:
+        for name in ("lambda_anchor", "lambda_align"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"anchor.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "conll04"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
+
+    def validate(self) -> None:
+        try:
+            self.model.validate()
+            self.train.validate()
+            self.decode.validate()
+            self.anchor.validate()
+        except ValueError as e:
+            raise InputError(f"invalid config: {e}") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"config field {key}: expected true or false, got {value!r}")
+    if isinstance(current, int) and not isinstance(current, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise InputError(f"config field {key}: expected an integer, got {value!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"config field {key}: expected a number, got {value!r}") from None
+    if isinstance(current, list):
+        return list(value) if isinstance(value, list) else [v for v in str(value).split(",") if v]
+    return value if isinstance(value, str) else str(value) if not isinstance(value, dict) else value
+
+
+def _set(obj: Any, key: str, value: Any, prefix: str = "") -> None:
+    head, _, rest = key.partition(".")
+    names = {f.name for f in dataclasses.fields(obj)}
+    full = f"{prefix}{head}"
+    if head not in names:
+        raise InputError(f"unknown config field {full!r} (known: {', '.join(sorted(names))})")
+    current = getattr(obj, head)
+    if dataclasses.is_dataclass(current):
+        if rest:
+            _set(current, rest, value, full + ".")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                _set(current, k, v, full + ".")
+        else:
+            raise InputError(f"config field {full!r} is a section; give its fields")
+    else:
+        if rest:
+            raise InputError(f"config field {full!r} has no field {rest!r}")
+        setattr(obj, head, _coerce(value, current, full))
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``key=value`` strings (dotted keys, YAML values) to ``cfg``."""
+    for item in overrides:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise InputError(f"--set expects key=value, got {item!r}")
+        _set(cfg, key.strip(), yaml.safe_load(raw) if raw else "")
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults, then the YAML file, then the overrides; validated."""
+    cfg = RunConfig()
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"cannot read config: {e}", path=path) from None
+        if not isinstance(raw, dict):
+            raise InputError("a config file must be a mapping of sections", path=path)
+        for k, v in raw.items():
+            _set(cfg, str(k), v)
+    apply_overrides(cfg, overrides or [])
+    cfg.validate()
+    return cfg

@@ -1,0 +1,84 @@
+"""The decoding grammar: no sequence it allows is unparseable (hypothesis), and the LogitsProcessor masks
+exactly what the grammar refuses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anchoralign.constraints import GrammarConstraint
+from anchoralign.grammar import Grammar, State
+from anchoralign.linearize import parse
+from anchoralign.types import Document, tokens_from_words
+
+from .test_linearize import VOCAB, source_for
+
+WORDS = "the cat sat on the mat with the big cat".split()  # repeated words: ambiguous continuations
+
+
+@pytest.mark.parametrize("fmt", ["anchor", "flat"])
+@settings(max_examples=200, deadline=None)
+@given(choices=st.lists(st.integers(0, 10_000), min_size=1, max_size=80))
+def test_every_allowed_sequence_parses(fmt: str, choices: list[int]) -> None:
+    src = source_for(WORDS)
+    grammar = Grammar(VOCAB, fmt)
+    text, tokens = tokens_from_words(WORDS)
+    doc = Document("d", text, tokens)
+    state, ids = State(), []
+    for c in choices:
+        allowed = grammar.allowed(state, src)
+        assert allowed, state
+        tok = allowed[c % len(allowed)]
+        ids.append(tok)
+        state = grammar.step(state, tok, src)
+        if state.phase == "done":
+            break
+    if state.phase != "done":  # finish the walk: always take end-of-sequence or the first allowed id
+        for _ in range(200):
+            allowed = grammar.allowed(state, src)
+            tok = VOCAB.eos_id if VOCAB.eos_id in allowed else allowed[-1] if state.phase == "mention" else allowed[0]
+            ids.append(tok)
+            state = grammar.step(state, tok, src)
+            if state.phase == "done":
+                break
+    assert state.phase == "done"
+    result = parse(ids, src, VOCAB, doc, fmt)
+    assert result.errors == {}
+    parsed = result.document
+    n = len(parsed.entities)
+    assert all(0 <= r.head < n and 0 <= r.tail < n for r in parsed.relations)
+
+
+def test_processor_masks_what_grammar_refuses() -> None:
+    src = source_for(WORDS)
+    grammar = Grammar(VOCAB, "anchor")
+    m = VOCAB.markers
+    the = src.ids[1]
+    prefixes = [[0], [0, m["<ent>"]], [0, m["<anchor>"]], [0, m["<ent>"], the], [0, m["<ent>"], the, m["<type>"]]]
+    for p in prefixes:
+        proc = GrammarConstraint(grammar, [src], num_beams=1)
+        out = proc(torch.tensor([p]), torch.zeros(1, 200))
+        allowed = set(torch.nonzero(out[0] == 0).flatten().tolist())
+        assert torch.isinf(out[0]).sum() == 200 - len(allowed)
+        state = State()
+        for tok in p[1:]:
+            state = grammar.step(state, tok, src)
+        assert allowed == set(grammar.allowed(state, src)), p
+
+
+def test_processor_rows_follow_their_beam_item() -> None:
+    words_a, words_b = ["alpha", "beta"], ["gamma", "delta"]
+    src_a, src_b = source_for(words_a), source_for(words_b)
+    # different sources must give different allowed mention starts
+    src_b = type(src_b)(tuple(i + 40 if i >= 100 else i for i in src_b.ids), src_b.piece_token)
+    grammar = Grammar(VOCAB, "anchor")
+    m = VOCAB.markers
+    proc = GrammarConstraint(grammar, [src_a, src_b], num_beams=2)
+    ids = torch.tensor([[0, m["<ent>"]]] * 4)
+    out = proc(ids, torch.zeros(4, 300))
+    allowed = [set(torch.nonzero(row == 0).flatten().tolist()) for row in out]
+    assert allowed[0] == allowed[1] == {src_a.ids[p] for p in src_a.word_starts()}
+    assert allowed[2] == allowed[3] == {src_b.ids[p] for p in src_b.word_starts()}
+    assert allowed[0] != allowed[2]
