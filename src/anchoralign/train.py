@@ -121,8 +121,12 @@ def train(
     model: Seq2SeqIE | None = None,
     metadata: dict | None = None,
     progress: bool = True,
+    stop_after_epoch: int | None = None,
 ) -> TrainResult:
-    """Train on ``train_docs``, select the best epoch on ``dev_docs`` by RE+ micro F1, save into ``output``."""
+    """Train on ``train_docs``, select the best epoch on ``dev_docs`` by RE+ micro F1, save into ``output``.
+
+    ``stop_after_epoch`` ends the run early as an interruption would (the checkpoint allows ``resume``).
+    """
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -218,6 +222,8 @@ def train(
             torch.save(state, tmp / "state.pt")
 
         _atomic_dir(ckpt, write_ckpt)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
         if out_of_time:
             log.info("stopping after epoch %d: train.max_minutes=%s reached", epoch, tc.max_minutes)
             break
