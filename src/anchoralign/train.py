@@ -139,7 +139,7 @@ def train(
     device = resolve_device(tc.device)
     set_seed(tc.seed)
     if model is None:
-        model = build_model(cfg.model, schema)
+        model = build_model(cfg.model, schema, train_docs=train_docs)
     model.to(device)
     cfg.save(out / "config.yaml")
 
@@ -186,7 +186,7 @@ def train(
             (losses["loss"] / tc.grad_accum).backward()
             for k, v in losses.items():
                 if k.endswith("loss"):
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
             if (i + 1) % tc.grad_accum == 0 or i + 1 == len(batches):
                 if tc.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)

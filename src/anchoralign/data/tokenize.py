@@ -1,0 +1,44 @@
+"""Rule-based word splitting with exact character offsets, for formats that ship raw text only.
+
+These are the readers' pre-tokenizers (which units a span may start or end on), not the model's subword
+tokenizer. Every function returns ``Token``s whose ``text == source[start:end]``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..types import Token
+
+__all__ = ["tokenize_text", "whitespace_tokens", "char_tokens", "CJK_RANGES"]
+
+# CJK ideographs (basic, extensions A-F, compatibility), kana and Hangul syllables: one token per character,
+# because Chinese benchmarks (SanWen, DuIE, CMeIE) are annotated at character level.
+CJK_RANGES = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf"  # Extension A
+    "\u4e00-\u9fff"  # Unified Ideographs
+    "\uac00-\ud7af"  # Hangul syllables
+    "\uf900-\ufaff"  # Compatibility Ideographs
+    "\U00020000-\U0003134f"  # Extensions B-G
+)
+
+# A CJK character; else a run of letters/digits that are not CJK; else any other single non-space character.
+_TEXT_TOKEN = re.compile(rf"[{CJK_RANGES}]|(?:(?![{CJK_RANGES}])[^\W_])+|\S")
+_WHITESPACE_TOKEN = re.compile(r"\S+")
+_CHAR_TOKEN = re.compile(r"\S")
+
+
+def tokenize_text(text: str) -> list[Token]:
+    """CJK characters one token each, runs of other letters/digits one token, other non-space characters one each."""
+    return [Token(m.group(), m.start(), m.end()) for m in _TEXT_TOKEN.finditer(text)]
+
+
+def whitespace_tokens(text: str) -> list[Token]:
+    """Maximal runs of non-whitespace characters (CasRel/WebNLG text is already space-separated)."""
+    return [Token(m.group(), m.start(), m.end()) for m in _WHITESPACE_TOKEN.finditer(text)]
+
+
+def char_tokens(text: str) -> list[Token]:
+    """One token per non-whitespace character (character-level Chinese, as brat offsets are)."""
+    return [Token(m.group(), m.start(), m.end()) for m in _CHAR_TOKEN.finditer(text)]
