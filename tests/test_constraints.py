@@ -82,3 +82,56 @@ def test_processor_rows_follow_their_beam_item() -> None:
     assert allowed[0] == allowed[1] == {src_a.ids[p] for p in src_a.word_starts()}
     assert allowed[2] == allowed[3] == {src_b.ids[p] for p in src_b.word_starts()}
     assert allowed[0] != allowed[2]
+
+
+SIGNATURES = {("Peop", "Work_For", "Org"), ("Peop", "Live_In", "Loc"), ("Org", "Based_In", "Loc"), ("Peop", "Kill", "Peop")}
+
+
+def _walk(grammar: Grammar, src, choices: list[int]) -> list[int]:
+    """Follow random allowed ids, then finish by preferring ids that close pieces; never a dead end."""
+    m = VOCAB.markers
+    closers = [VOCAB.eos_id, m["</anchor>"], m["<type>"]]
+    state, ids = State(), []
+    for step in range(len(choices) + 300):
+        allowed = grammar.allowed(state, src)
+        assert allowed, (state, ids)  # the constraint never leaves a beam without a continuation
+        if step < len(choices):
+            tok = allowed[choices[step] % len(allowed)]
+        else:
+            tok = next((c for c in closers if c in allowed), allowed[0])
+        ids.append(tok)
+        state = grammar.step(state, tok, src)
+        if state.phase == "done":
+            return ids
+    raise AssertionError("the walk did not finish")
+
+
+@pytest.mark.parametrize("fmt", ["anchor", "flat"])
+@settings(max_examples=200, deadline=None)
+@given(choices=st.lists(st.integers(0, 10_000), min_size=1, max_size=80),
+       anchor_words=st.sets(st.integers(0, len(WORDS) - 1), min_size=1, max_size=4))
+def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], anchor_words: set[int]) -> None:
+    base = source_for(WORDS)
+    starts = frozenset(p for p in base.word_starts() if base.piece_token[p] in anchor_words)
+    src = type(base)(base.ids, base.piece_token, starts)
+    grammar = Grammar(VOCAB, fmt, signatures=SIGNATURES, symmetric={"Kill"}, consistent_types=True,
+                      use_anchor_starts=True)
+    ids = _walk(grammar, src, choices)
+    text, tokens = tokens_from_words(WORDS)
+    result = parse(ids, src, VOCAB, Document("d", text, tokens), fmt, grammar=grammar)
+    assert result.errors == {}
+    assert Grammar(VOCAB, fmt).run(ids, src).errors == {}  # also well-formed for the plain grammar
+    doc = result.document
+    spans = [e.span for e in doc.entities]
+    assert len(spans) == len(set(spans)), "a span was generated with two types"
+    for r in doc.relations:
+        h, t = doc.entities[r.head], doc.entities[r.tail]
+        ok = (h.type, r.type, t.type) in SIGNATURES or (r.type == "Kill" and (t.type, r.type, h.type) in SIGNATURES)
+        assert ok, (h.type, r.type, t.type)
+    if fmt == "anchor":  # every group opens at an anchor candidate
+        events = Grammar(VOCAB, fmt).run(ids, src)
+        opened = [i for i, tok in enumerate(ids) if tok == VOCAB.markers["<anchor>"]]
+        for i in opened:
+            first = ids[i + 1]
+            assert any(src.ids[p] == first for p in starts)
+        assert events.errors == {}

@@ -19,6 +19,7 @@ class Example:
     doc: Document
     source: Source
     target: list[int] | None = None
+    positions: list[int] | None = None  # source position of each target id (-1: not a copy)
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -35,6 +36,7 @@ def make_examples(model, docs: list[Document], with_targets: bool = True) -> lis
             if len(ids) < len(lin.ids):
                 lin.skipped["truncated_target"] = lin.skipped.get("truncated_target", 0) + 1
             ex.target, ex.skipped = ids, lin.skipped
+            ex.positions = lin.positions[: len(ids)]
         out.append(ex)
     return out
 
@@ -56,4 +58,7 @@ def collate(model, examples: list[Example]) -> dict[str, torch.Tensor]:
         targets = [e.target or [] for e in examples]
         batch["labels"] = _pad(targets, -100)  # (B, T)
         batch["decoder_input_ids"] = _pad([[model.start_id] + t[:-1] for t in targets], pad)
+        positions = [e.positions or [-1] * len(e.target or []) for e in examples]
+        batch["label_positions"] = _pad(positions, -1)
+        batch["decoder_positions"] = _pad([[-1] + p[:-1] for p in positions], -1)
     return batch

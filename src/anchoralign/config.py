@@ -98,11 +98,16 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             return False
         raise InputError(f"config field {key}: expected true or false, got {value!r}")
     if isinstance(current, int) and not isinstance(current, bool):
+        # int(1.5) and int(True) would pass silently: a fractional or boolean value is a mistake
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise InputError(f"config field {key}: expected an integer, got {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):
             raise InputError(f"config field {key}: expected an integer, got {value!r}") from None
     if isinstance(current, float):
+        if isinstance(value, bool):
+            raise InputError(f"config field {key}: expected a number, got {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):

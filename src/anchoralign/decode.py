@@ -70,8 +70,9 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
     cache = model.new_cache()
     # A target rarely needs more than ~3 ids per source piece; the cap stops a looping beam early.
     limit = min(cfg.max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+    new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
     for _ in range(limit):
-        logp = model.next_log_probs(enc, batch, prefix[:, -1:], cache)  # (B*k, V)
+        logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
         logp = processors(prefix, logp)
         # finished rows only extend with padding, at no cost
         logp[done] = float("-inf")
@@ -79,6 +80,7 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
         if k == 1:
             nxt = logp.argmax(-1)
             prefix = torch.cat([prefix, nxt[:, None]], 1)
+            new_pos = model.copy_positions(aux, batch, nxt)[:, None]
         else:
             v = logp.size(-1)
             cand = (beam_scores.view(-1, 1) + logp).view(b, k * v)  # (B, k*V)
@@ -86,8 +88,10 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
             src_beam = idx // v + torch.arange(b, device=device)[:, None] * k
             nxt = (idx % v).view(-1)
             prefix = torch.cat([prefix.index_select(0, src_beam.view(-1)), nxt[:, None]], 1)
-            enc = enc.index_select(0, src_beam.view(-1))
-            cache.reorder_cache(src_beam.view(-1))
+            rows = src_beam.view(-1)
+            enc = enc.index_select(0, rows)
+            cache.reorder_cache(rows)
+            new_pos = model.copy_positions(None if aux is None else aux.index_select(0, rows), batch, nxt)[:, None]
             done = done.index_select(0, src_beam.view(-1))
             beam_scores = top
         done = done | (nxt == model.eos_id)

@@ -38,6 +38,8 @@ class Source:
 
     ids: tuple[int, ...]
     piece_token: tuple[int, ...]
+    # Pieces where an anchor mention may start (the anchor scorer's candidates); None: anywhere.
+    anchor_starts: frozenset[int] | None = None
 
     def is_word_start(self, p: int) -> bool:
         t = self.piece_token[p]
@@ -127,6 +129,7 @@ class State:
     rel: tuple[str, bool] | None = None  # (relation name, inverted) awaiting its tail
     span: tuple[int, int] | None = None  # the mention just closed by <type>, awaiting its type
     skip_to: str = ""  # in phase "skip": "group" or "rel"
+    typed: tuple[tuple[tuple[int, int], str], ...] = ()  # spans generated so far with their types
 
 
 @dataclass
@@ -144,7 +147,23 @@ class Events:
 class Grammar:
     """The state machine of one target format over one vocabulary."""
 
-    def __init__(self, vocab: TargetVocab, fmt: str = "anchor") -> None:
+    def __init__(
+        self,
+        vocab: TargetVocab,
+        fmt: str = "anchor",
+        *,
+        signatures: set[tuple[str, str, str]] | None = None,
+        symmetric: set[str] | frozenset[str] = frozenset(),
+        consistent_types: bool = False,
+        use_anchor_starts: bool = False,
+    ) -> None:
+        """The plain grammar, or with the anchor-guided restrictions of DESIGN.md §4:
+
+        ``signatures``: relation labels and tail types limited to the allowed (head type, relation, tail type)
+        triples given the anchor's type (both directions for ``symmetric`` relations); ``consistent_types``: a
+        span generated twice keeps its first type; ``use_anchor_starts``: an anchor mention starts only at
+        ``Source.anchor_starts``.
+        """
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
         self.vocab = vocab
@@ -154,6 +173,101 @@ class Grammar:
         self.eos = vocab.eos_id
         self.group_open = m["<anchor>"] if fmt == "anchor" else m["<head>"]
         self._marker_names = {v: k for k, v in m.items()}
+        self.consistent_types = consistent_types
+        self.use_anchor_starts = use_anchor_starts
+        self.sigs: set[tuple[str, str, str]] | None = None
+        self._base_cache: dict = {}
+        if signatures is not None:
+            sigs = {tuple(x) for x in signatures}
+            sigs |= {(t, r, h) for h, r, t in sigs if r in symmetric}
+            self.sigs = {x for x in sigs if x[0] in vocab.entity_labels and x[2] in vocab.entity_labels
+                         and x[1] in vocab.relation_labels}  # type: ignore[misc]
+            self._relational = {h for h, _, _ in self.sigs} | {t for _, _, t in self.sigs}
+
+    # -- anchor-guided restrictions -------------------------------------------------------------------
+
+    def _fixed(self, state: State, span: tuple[int, int]) -> str | None:
+        if not self.consistent_types:
+            return None
+        for sp, t in state.typed:
+            if sp == span:
+                return t
+        return None
+
+    def _rels_for(self, head_type: str, inv: bool) -> set[str]:
+        assert self.sigs is not None
+        return {r for h, r, t in self.sigs if (t if inv else h) == head_type}
+
+    def _types_for(self, state: State, span: tuple[int, int]) -> set[str] | None:
+        """Types the current mention may take at ``span`` (None: any)."""
+        key = (state.role, state.head[2] if state.head else None, state.rel)
+        if key not in self._base_cache:
+            self._base_cache[key] = self._base_types(state)
+        allowed = self._base_cache[key]
+        fixed = self._fixed(state, span)
+        if fixed is not None:
+            allowed = {fixed} if allowed is None else allowed & {fixed}
+        return allowed
+
+    def _base_types(self, state: State) -> set[str] | None:
+        """Types the schema signatures allow for the current mention's role (None: any)."""
+        allowed: set[str] | None = None
+        if self.sigs is not None:
+            if state.role in ("anchor", "head"):
+                allowed = set(self._relational)
+                if state.role == "head":  # flat: the head must allow a forward relation
+                    allowed = {h for h, _, _ in self.sigs}
+            elif state.role == "tail" and state.head is not None and state.rel is not None:
+                name, inv = state.rel
+                a = state.head[2]
+                allowed = {h for h, r, t in self.sigs if r == name and t == a} if inv else {
+                    t for h, r, t in self.sigs if r == name and h == a}
+        return allowed
+
+    def _end_ok(self, state: State, source: Source, s: int, n: int) -> bool:
+        """A mention of ``n`` pieces from piece ``s`` may end here: a boundary, and some type remains for it."""
+        if not source.is_boundary(s + n):
+            return False
+        if self.sigs is None and not self.consistent_types:
+            return True
+        types = self._types_for(state, source.token_span(s, n))
+        return types is None or bool(types)
+
+    def _can_finish(self, state: State, source: Source, s: int, n: int) -> bool:
+        """Some end at or beyond ``n`` pieces from ``s`` is allowed (so the walk never reaches a dead end)."""
+        if self.sigs is None and not self.consistent_types:
+            return True
+        k = n
+        while s + k <= len(source.ids) and (k == 0 or source.piece_token[s + k - 1] >= 0):
+            if k > 0 and self._end_ok(state, source, s, k):
+                return True
+            k += 1
+        return False
+
+    def _label_next(self, kind: str, prefix: tuple[int, ...], names: set[str] | None) -> tuple[set[int], bool]:
+        """(next label ids, whether ``prefix`` completes a label) among ``names`` (None: all)."""
+        nxt, full = self.vocab.trie(kind)
+        if names is None:
+            return set(nxt.get(prefix, ())), prefix in full
+        labels = self.vocab.entity_labels if kind == "entity" else self.vocab.relation_labels
+        out, complete = set(), False
+        n = len(prefix)
+        for name in names:
+            ids = labels[name]
+            if tuple(ids[:n]) == prefix:
+                if len(ids) > n:
+                    out.add(ids[n])
+                else:
+                    complete = True
+        return out, complete
+
+    def _rel_markers(self, state: State) -> list[int]:
+        """``<rel>``/``<rel-inv>`` that still have a relation label for the anchor's type."""
+        m = self.m
+        out = [m["<rel>"], m["<rel-inv>"]] if self.fmt == "anchor" else [m["<rel>"]]
+        if self.sigs is None or state.head is None:
+            return out
+        return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"])]
 
     # -- allowed continuations (used by the constraint) ----------------------------------------------
 
@@ -167,36 +281,57 @@ class Grammar:
         if ph == "mention":
             n = len(state.mention)
             if n == 0:
-                return sorted({source.ids[p] for p in source.word_starts()})
-            out = {source.ids[s + n] for s in state.cands if s + n < len(source.ids) and source.piece_token[s + n] >= 0}
-            if any(source.is_boundary(s + n) for s in state.cands):
+                starts = self._starts(state, source)
+                return sorted({source.ids[p] for p in starts if self._can_finish(state, source, p, 0)})
+            out = {
+                source.ids[s + n]
+                for s in state.cands
+                if s + n < len(source.ids) and source.piece_token[s + n] >= 0 and self._can_finish(state, source, s, n + 1)
+            }
+            if any(self._end_ok(state, source, s, n) for s in state.cands):
                 out.add(m["<type>"])
             return sorted(out)
         if ph in ("etype", "rlabel"):
-            nxt, full = self.vocab.trie("entity" if ph == "etype" else "relation")
-            out = set(nxt.get(state.label, ()))
-            if state.label in full:
+            if ph == "etype":
+                assert state.span is not None
+                nxt_ids, complete = self._label_next("entity", state.label, self._types_for(state, state.span))
+            else:
+                names = None
+                if self.sigs is not None and state.head is not None:
+                    names = self._rels_for(state.head[2], bool(state.rel and state.rel[1]))
+                nxt_ids, complete = self._label_next("relation", state.label, names)
+            out = set(nxt_ids)
+            if complete:
                 out.update(self._after_label(state))
             return sorted(out)
         if ph == "after_head_type":
-            return [m["<rel>"], m["<rel-inv>"]] if self.fmt == "anchor" else [m["<rel>"]]
+            return self._rel_markers(state)
         if ph == "after_rel":
             return [m["<tail>"]]
         if ph == "group_more":
-            return [m["<rel>"], m["<rel-inv>"], m["</anchor>"]]
+            return self._rel_markers(state) + [m["</anchor>"]]
         return [self.eos]
+
+    def _starts(self, state: State, source: Source) -> list[int]:
+        starts = source.word_starts()
+        if state.role == "anchor" and self.use_anchor_starts and source.anchor_starts is not None:
+            starts = [p for p in starts if p in source.anchor_starts]
+        return starts
 
     def _after_label(self, state: State) -> list[int]:
         m = self.m
         if state.phase == "rlabel":
             return [m["<tail>"]]
-        if state.role == "anchor":
-            return [m["<rel>"], m["<rel-inv>"]]
-        if state.role == "head":
-            return [m["<rel>"]]
+        if state.role in ("anchor", "head"):
+            if self.sigs is None or state.span is None:
+                return [m["<rel>"], m["<rel-inv>"]] if state.role == "anchor" else [m["<rel>"]]
+            # the label being completed is the anchor's type: only markers with a relation for that type
+            label_name = self.vocab.trie("entity")[1].get(state.label)
+            head = (state.span[0], state.span[1], label_name) if label_name else None
+            return self._rel_markers(replace(state, head=head))
         if state.role == "tail":
             if self.fmt == "anchor":
-                return [m["<rel>"], m["<rel-inv>"], m["</anchor>"]]
+                return self._rel_markers(state) + [m["</anchor>"]]
             return [self.group_open, m["<ent>"], self.eos]
         return [m["<ent>"], self.eos]  # role == "ent"
 
@@ -211,14 +346,14 @@ class Grammar:
             if tok == self.eos and ph != "done":
                 return State(phase="done")
             if tok == self.group_open and ph == "top":
-                return State(phase="mention", role="anchor" if self.fmt == "anchor" else "head")
+                return State(phase="mention", role="anchor" if self.fmt == "anchor" else "head", typed=state.typed)
             if tok == m["<ent>"] and ph != "done":
-                return State(phase="mention", role="ent")
+                return State(phase="mention", role="ent", typed=state.typed)
             raise GrammarError("unexpected_token")
         if ph == "mention":
             if tok == m["<type>"]:
                 n = len(state.mention)
-                ends = [s for s in state.cands if source.is_boundary(s + n)]
+                ends = [s for s in state.cands if self._end_ok(state, source, s, n)]
                 if n == 0:
                     raise GrammarError("empty_mention")
                 if not ends:
@@ -228,7 +363,7 @@ class Grammar:
                 raise GrammarError("unexpected_marker")
             mention = state.mention + (tok,)
             if not state.mention:
-                cands = tuple(s for s in source.word_starts() if source.ids[s] == tok)
+                cands = tuple(s for s in self._starts(state, source) if source.ids[s] == tok)
             else:
                 n = len(state.mention)
                 cands = tuple(
@@ -255,7 +390,7 @@ class Grammar:
             raise GrammarError("unexpected_token")
         if ph == "group_more":
             if tok == m["</anchor>"]:
-                return State(phase="top")
+                return State(phase="top", typed=state.typed)
             if tok in (m["<rel>"], m["<rel-inv>"]):
                 return replace(state, phase="rlabel", label=(), rel=("", tok == m["<rel-inv>"]))
             raise GrammarError("unexpected_token")
@@ -270,6 +405,8 @@ class Grammar:
         ent: Span = (state.span[0], state.span[1], name)
         if events is not None:
             events.entities.append(ent)
+        if self.consistent_types and self._fixed(state, state.span) is None:
+            state = replace(state, typed=state.typed + ((state.span, name),))
         if state.role in ("anchor", "head"):
             nxt = replace(state, phase="after_head_type", head=ent, mention=(), cands=(), span=None)
             return self.step(nxt, tok, source, events)
@@ -282,9 +419,9 @@ class Grammar:
             if self.fmt == "anchor":
                 nxt = replace(state, phase="group_more", rel=None, mention=(), cands=(), span=None)
             else:
-                nxt = State(phase="top")
+                nxt = State(phase="top", typed=state.typed)
             return self.step(nxt, tok, source, events)
-        return self.step(State(phase="ents"), tok, source, events)  # role == "ent"
+        return self.step(State(phase="ents", typed=state.typed), tok, source, events)  # role == "ent"
 
     def _resync(self, state: State, tok: int) -> State:
         """After an error: drop ids until a marker where reading can start again."""

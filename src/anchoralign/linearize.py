@@ -20,6 +20,7 @@ __all__ = ["LinearizeResult", "ParseResult", "linearize", "parse", "canonical"]
 @dataclass
 class LinearizeResult:
     ids: list[int]
+    positions: list[int] = field(default_factory=list)  # source piece of each mention id, -1 for the rest
     skipped: dict[str, int] = field(default_factory=dict)  # entities/relations that could not be encoded
 
 
@@ -59,9 +60,20 @@ def linearize(
             _count(skipped, "ambiguous_mention")
         pieces[i] = tuple(ids)
 
+    pos: list[int] = []
+
     def mention(i: int) -> list[int]:
         e = doc.entities[i]
-        return list(pieces[i] or ()) + [m["<type>"], *vocab.entity_labels[e.type]]
+        span = source.span_pieces(e.start, e.end)
+        assert span is not None
+        pos.extend(range(span[0], span[1]))
+        label = [m["<type>"], *vocab.entity_labels[e.type]]
+        pos.extend([-1] * len(label))
+        return list(pieces[i] or ()) + label
+
+    def emit(*ids: int) -> list[int]:
+        pos.extend([-1] * len(ids))
+        return list(ids)
 
     def order(i: int) -> tuple[int, int, str]:
         e = doc.entities[i]
@@ -79,26 +91,31 @@ def linearize(
     if fmt == "anchor":
         groups = gold_anchor_groups(kept) if grouping == "anchor" else head_groups(kept)
         for g in groups:
-            out += [m["<anchor>"], *mention(g.anchor)]
+            out += emit(m["<anchor>"])
+            out += mention(g.anchor)
             rels = [kept.relations[ri] for ri in g.relations]
             other = {id(r): (r.tail if r.head == g.anchor else r.head) for r in rels}
             for r in sorted(rels, key=lambda r: (order(other[id(r)]), r.type)):
                 inv = r.head != g.anchor
-                out += [m["<rel-inv>"] if inv else m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"]]
+                out += emit(m["<rel-inv>"] if inv else m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"])
                 out += mention(other[id(r)])
-            out.append(m["</anchor>"])
+            out += emit(m["</anchor>"])
     elif fmt == "flat":
         for r in sorted(kept.relations, key=lambda r: (order(r.head), order(r.tail), r.type)):
-            out += [m["<head>"], *mention(r.head), m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"]]
+            out += emit(m["<head>"])
+            out += mention(r.head)
+            out += emit(m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"])
             out += mention(r.tail)
     else:
         raise ValueError(f"unknown target format {fmt!r}")
     in_relation = {i for r in kept.relations for i in (r.head, r.tail)}
     for i in sorted(range(len(doc.entities)), key=order):
         if i not in in_relation and pieces[i] is not None:
-            out += [m["<ent>"], *mention(i)]
-    out.append(vocab.eos_id)
-    return LinearizeResult(out, skipped)
+            out += emit(m["<ent>"])
+            out += mention(i)
+    out += emit(vocab.eos_id)
+    assert len(pos) == len(out)
+    return LinearizeResult(out, pos, skipped)
 
 
 def events_to_document(template: Document, events: Events) -> Document:
@@ -110,9 +127,16 @@ def events_to_document(template: Document, events: Events) -> Document:
     return template.with_annotations(entities, [Relation(h, t, r) for h, t, r in rels])
 
 
-def parse(ids: list[int], source: Source, vocab: TargetVocab, template: Document, fmt: str = "anchor") -> ParseResult:
-    """Generated ids -> a Document on ``template``'s text, with every malformed piece counted by kind."""
-    events = Grammar(vocab, fmt).run(ids, source)
+def parse(
+    ids: list[int], source: Source, vocab: TargetVocab, template: Document, fmt: str = "anchor",
+    grammar: Grammar | None = None,
+) -> ParseResult:
+    """Generated ids -> a Document on ``template``'s text, with every malformed piece counted by kind.
+
+    Pass the ``grammar`` that constrained decoding used, so that a repeated mention is placed where the
+    constraint placed it; the default is the plain grammar of ``fmt``.
+    """
+    events = (grammar or Grammar(vocab, fmt)).run(ids, source)
     return ParseResult(events_to_document(template, events), dict(events.errors))
 
 

@@ -89,7 +89,7 @@ class Seq2SeqIE(nn.Module):
         if self.kind == "copy":
             return self.net(
                 batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"], batch["labels"],
-                batch["copyable"],
+                batch["copyable"], batch["decoder_positions"], batch["label_positions"],
             )
         out = self.net(
             input_ids=batch["input_ids"],
@@ -115,18 +115,26 @@ class Seq2SeqIE(nn.Module):
 
     @torch.no_grad()
     def next_log_probs(
-        self, enc: torch.Tensor, batch: dict[str, torch.Tensor], new_ids: torch.Tensor, cache
-    ) -> torch.Tensor:
-        """Log-probabilities (B, V) of the next id; ``new_ids`` (B, t) are the ids not yet in ``cache``."""
+        self, enc: torch.Tensor, batch: dict[str, torch.Tensor], new_ids: torch.Tensor, new_pos: torch.Tensor, cache
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probabilities (B, V) of the next id, and what ``copy_positions`` needs (None for HF models).
+
+        ``new_ids``/``new_pos`` (B, t) are the ids not yet in ``cache`` and their source positions."""
         if self.kind == "copy":
             return self.net.next_log_probs(
-                enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], new_ids, cache
+                enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], new_ids, new_pos, cache
             )
         from transformers.modeling_outputs import BaseModelOutput
 
         out = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=enc), attention_mask=batch["attention_mask"],
                        decoder_input_ids=new_ids, cache=cache, use_cache=True)
-        return out.logits[:, -1].float().log_softmax(-1)
+        return out.logits[:, -1].float().log_softmax(-1), None
+
+    def copy_positions(self, aux: torch.Tensor | None, batch: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+        """Source positions of the chosen tokens (B,), -1 where not copied (always -1 for HF models)."""
+        if aux is None:
+            return torch.full_like(tokens, -1)
+        return self.net.copy_positions(aux, batch["input_ids"], batch["copyable"], tokens)
 
 
 def _gen_ids(tokenizer: Any, schema: Schema, eos_id: int) -> list[int]:

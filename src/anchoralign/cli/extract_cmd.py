@@ -30,12 +30,13 @@ def _texts(lines: list[str], jsonl: bool | None, path: str) -> list[str]:
         if not line.strip():
             texts.append("")
             continue
+        record = f"{i} (line {i + 1})"  # every line is a record, blank ones included (each gets an output line)
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, record=i + 1) from None
+            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, record=record) from None
         if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-            raise InputError('expected an object with a string "text" field', path=path, record=i + 1)
+            raise InputError('expected an object with a string "text" field', path=path, record=record)
         texts.append(rec["text"])
     return texts
 

@@ -155,7 +155,8 @@ def load_jsonl(path: str | Path) -> list[tuple[Where, dict]]:
     """A JSON Lines file: one object per non-blank line, each with its ``Where`` (record index and line)."""
     text = _json_text(path)
     records: list[tuple[Where, dict]] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # Not str.splitlines(): U+2028, U+0085 etc. may stand unescaped inside JSON strings; raw CR/LF may not.
+    for line_no, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
         if not line.strip():
             continue
         where = Where(path, f"{len(records)} (line {line_no})")
