@@ -59,10 +59,10 @@ def toy_schema() -> Schema:
     return s.update_from(toy_docs())
 
 
-def tiny_model(tmp_path, config: ModelConfig | None = None):
+def tiny_model(tmp_path, config: ModelConfig | None = None, anchor=None):
     schema = toy_schema()
     words = [w for d in toy_docs() for w in d.words]
     words += [w for t in list(schema.entity_types.values()) + list(schema.relation_types.values()) for w in t.label.split()]
     tok = tiny_tokenizer(tmp_path, words)
     cfg = config or ModelConfig(backbone="tiny", max_source_length=64, max_target_length=96)
-    return build_model(cfg, schema, encoder_config=tiny_encoder_config(len(tok)), tokenizer=tok)
+    return build_model(cfg, schema, encoder_config=tiny_encoder_config(len(tok)), tokenizer=tok, anchor=anchor)

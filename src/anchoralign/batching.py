@@ -61,4 +61,67 @@ def collate(model, examples: list[Example]) -> dict[str, torch.Tensor]:
         positions = [e.positions or [-1] * len(e.target or []) for e in examples]
         batch["label_positions"] = _pad(positions, -1)
         batch["decoder_positions"] = _pad([[-1] + p[:-1] for p in positions], -1)
+        if getattr(model, "heads", None) is not None:
+            batch.update(_anchor_tensors(model, examples))
+    if getattr(model, "heads", None) is not None:
+        batch.update(word_tensors(examples))
     return batch
+
+
+def word_tensors(examples: list[Example]) -> dict[str, torch.Tensor]:
+    """Each word's first piece (B, W), padded with 0, and the word mask."""
+    starts = [e.source.word_starts() or [0] for e in examples]
+    return {"word_pos": _pad(starts, 0), "word_mask": _pad([[1] * len(s) for s in starts], 0).bool()}
+
+
+def _anchor_tensors(model, examples: list[Example]) -> dict[str, torch.Tensor]:
+    """Gold anchor BIO tags per word, anchor piece spans and relation positions, read off the targets.
+
+    A group opens with ``<anchor>`` (``<head>`` in the flat format) followed by its mention; each ``<tail>``
+    in the group marks one relation, whose decoder state is taken at that position.
+    """
+    m = model.vocab.markers
+    opens = {m["<anchor>"], m["<head>"]}
+    tags, a_item, a_start, a_end, r_item, r_pos, r_anchor = [], [], [], [], [], [], []
+    for b, ex in enumerate(examples):
+        starts = ex.source.word_starts() or [0]
+        word_of = {p: w for w, p in enumerate(starts)}
+        row = [0] * len(starts)
+        target, positions = ex.target or [], ex.positions or []
+        group = -1
+        for t, tok in enumerate(target):
+            if tok in opens:
+                span = [p for p in _mention_positions(positions, t + 1)]
+                if not span:
+                    continue
+                group = len(a_item)
+                a_item.append(b)
+                a_start.append(span[0])
+                a_end.append(span[-1] + 1)
+                words = sorted({ex.source.piece_token[p] for p in span})
+                first = {ex.source.piece_token[p]: p for p in reversed(span)}
+                for k, w in enumerate(words):
+                    wi = word_of.get(first[w])
+                    if wi is not None:
+                        row[wi] = 1 if k == 0 else max(row[wi], 2) if row[wi] != 1 else 1
+            elif tok == m["<tail>"] and group >= 0:
+                r_item.append(b)
+                r_pos.append(t)
+                r_anchor.append(group)
+        tags.append(row)
+    long = torch.long
+    return {
+        "anchor_tags": _pad(tags, -100),
+        "anchor_item": torch.tensor(a_item, dtype=long), "anchor_start": torch.tensor(a_start, dtype=long),
+        "anchor_end": torch.tensor(a_end, dtype=long), "rel_item": torch.tensor(r_item, dtype=long),
+        "rel_pos": torch.tensor(r_pos, dtype=long), "rel_anchor": torch.tensor(r_anchor, dtype=long),
+    }
+
+
+def _mention_positions(positions: list[int], start: int) -> list[int]:
+    out = []
+    for p in positions[start:]:
+        if p < 0:
+            break
+        out.append(p)
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .anchor_heads import AnchorConfig
 from .decode import DecodeConfig
 from .errors import InputError
 from .model import ModelConfig
@@ -47,21 +48,6 @@ class TrainConfig:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
-
-
-@dataclass
-class AnchorConfig:
-    """AnchorAlign's own components (DESIGN.md §2, §4, §5); issue 4 fills these in."""
-
-    scorer: bool = False
-    lambda_anchor: float = 0.0
-    alignment: bool = False
-    lambda_align: float = 0.0
-
-    def validate(self) -> None:
-        for name in ("lambda_anchor", "lambda_align"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"anchor.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass

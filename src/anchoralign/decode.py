@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DecodeConfig:
-    constrained: bool = True
+    constrained: bool = True  # the grammar constraint (off: free generation, malformed output is counted)
+    signatures: bool = True  # relation labels and tail types limited to the schema's signatures
+    consistent_types: bool = True  # a span generated twice keeps its first type
+    anchor_candidates: bool = True  # anchor groups open only at the anchor scorer's candidates (if trained)
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
@@ -44,6 +47,8 @@ class DecodeResult:
     documents: list[Document]
     errors: dict[str, int] = field(default_factory=dict)  # malformed pieces by kind, summed over documents
     rejected: int = 0  # steps where the constraint overrode the model's first choice
+    anchor_spans: list[list[tuple[int, int]]] | None = None  # the scorer's predicted anchors (token spans)
+    anchor_candidates: list[list[int]] | None = None  # candidate anchor start tokens given to the constraint
 
     @property
     def malformed(self) -> int:
@@ -55,14 +60,20 @@ def _select(batch: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, to
 
 
 @torch.no_grad()
-def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProcessorList, cfg: DecodeConfig) -> list[list[int]]:
+def generate_ids(
+    model, batch: dict[str, torch.Tensor], processors: LogitsProcessorList, cfg: DecodeConfig,
+    enc: torch.Tensor | None = None,
+) -> list[list[int]]:
     """Greedy (num_beams=1) or beam search; returns each item's generated ids without the decoder start."""
     device = model.device
     batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "copyable")}
     b, k = batch["input_ids"].size(0), cfg.num_beams
+    if enc is None:
+        enc = model.encode(batch)  # (B, L, H)
     if k > 1:
-        batch = _select(batch, torch.arange(b, device=device).repeat_interleave(k))
-    enc = model.encode(batch)  # (B*k, L, H)
+        rows = torch.arange(b, device=device).repeat_interleave(k)
+        batch = _select(batch, rows)
+        enc = enc.index_select(0, rows)  # (B*k, L, H)
     prefix = torch.full((b * k, 1), model.start_id, dtype=torch.long, device=device)
     done = torch.zeros(b * k, dtype=torch.bool, device=device)
     beam_scores = torch.zeros(b, k, device=device)
@@ -73,7 +84,9 @@ def generate_ids(model, batch: dict[str, torch.Tensor], processors: LogitsProces
     new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
     for _ in range(limit):
         logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
-        logp = processors(prefix, logp)
+        # Renormalize over what the processors allow: otherwise mass the grammar forbids is charged to every
+        # constrained step and beam search prefers short outputs.
+        logp = processors(prefix, logp).log_softmax(-1)
         # finished rows only extend with padding, at no cost
         logp[done] = float("-inf")
         logp[done, model.pad_id] = 0.0
@@ -114,21 +127,30 @@ def predict(
     cfg = cfg or DecodeConfig()
     cfg.validate()
     model.eval()
-    grammar = Grammar(model.vocab, model.config.target_format)
+    grammar = make_grammar(model, cfg)
+    has_scorer = model.heads is not None and model.heads.scorer is not None
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
     result = DecodeResult([])
+    if has_scorer:
+        result.anchor_spans, result.anchor_candidates = [[] for _ in docs], [[] for _ in docs]
     for s in range(0, len(order), cfg.batch_size):
-        chunk = [examples[i] for i in order[s : s + cfg.batch_size]]
+        idx = order[s : s + cfg.batch_size]
+        chunk = [examples[i] for i in idx]
+        batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
+        enc = model.encode(batch)  # (B, L, H)
+        sources = [e.source for e in chunk]
+        if has_scorer:
+            sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
         procs = LogitsProcessorList()
         constraint = None
         if cfg.constrained:
-            constraint = GrammarConstraint(grammar, [e.source for e in chunk], cfg.num_beams)
+            constraint = GrammarConstraint(grammar, sources, cfg.num_beams)
             procs.append(constraint)
-        ids = generate_ids(model, collate(model, chunk), procs, cfg)
-        for i, ex, gen in zip(order[s : s + cfg.batch_size], chunk, ids, strict=True):
-            parsed = parse(gen, ex.source, model.vocab, ex.doc, model.config.target_format)
+        ids = generate_ids(model, batch, procs, cfg, enc=enc)
+        for i, ex, src, gen in zip(idx, chunk, sources, ids, strict=True):
+            parsed = parse(gen, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar)
             out[i] = parsed.document
             for kind, n in parsed.errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
@@ -138,3 +160,41 @@ def predict(
             progress(len(chunk))
     result.documents = [d for d in out if d is not None]
     return result
+
+
+def make_grammar(model, cfg: DecodeConfig) -> Grammar:
+    """The plain grammar, or with the anchor-guided restrictions that ``cfg`` switches on."""
+    fmt = model.config.target_format
+    if not cfg.constrained:
+        return Grammar(model.vocab, fmt)
+    schema = model.schema
+    sigs = schema.signatures if cfg.signatures and schema.signatures else None
+    symmetric = {n for n, t in schema.relation_types.items() if t.symmetric}
+    has_scorer = model.heads is not None and model.heads.scorer is not None
+    return Grammar(model.vocab, fmt, signatures=sigs, symmetric=symmetric, consistent_types=cfg.consistent_types,
+                   use_anchor_starts=cfg.anchor_candidates and has_scorer and fmt == "anchor")
+
+
+def _with_anchor_candidates(model, enc, batch, chunk: list[Example], idx: list[int], result: DecodeResult) -> list:
+    """Sources carrying the anchor scorer's candidate starts; records predicted anchors and candidates."""
+    from dataclasses import replace
+
+    from .anchor_heads import bio_spans
+
+    probs = model.anchor_probs(enc, batch["word_pos"])  # (B, W) P(word begins an anchor)
+    tags = model.heads.tag_logits(enc, batch["word_pos"]).argmax(-1)  # (B, W)
+    acfg = model.anchor
+    sources = []
+    for row, (ex, i) in enumerate(zip(chunk, idx, strict=True)):
+        starts = ex.source.word_starts()
+        n = len(starts)
+        p = probs[row, :n]
+        chosen = set(torch.nonzero(p >= acfg.threshold).flatten().tolist())
+        if acfg.top_k and n:
+            chosen |= set(p.topk(min(acfg.top_k, n)).indices.tolist())
+        sources.append(replace(ex.source, anchor_starts=frozenset(starts[w] for w in chosen)))
+        tok = [ex.source.piece_token[starts[w]] for w in range(n)]
+        spans = bio_spans(tags[row, :n].tolist())
+        result.anchor_spans[i] = [(tok[a], tok[b - 1] + 1) for a, b in spans]
+        result.anchor_candidates[i] = sorted(tok[w] for w in chosen)
+    return sources

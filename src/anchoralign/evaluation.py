@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .anchors import gold_anchor_groups
 from .decode import DecodeConfig, predict
 from .metrics import score_documents
 from .schema import Schema
@@ -22,4 +23,25 @@ def evaluate_documents(
     scores["malformed"] = result.malformed
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected
+    if result.anchor_spans is not None:
+        scores["anchor_scorer"] = anchor_scores(gold, result.anchor_spans, result.anchor_candidates or [])
     return scores, result.documents
+
+
+def anchor_scores(gold: list[Document], predicted: list[list[tuple[int, int]]], candidates: list[list[int]]) -> dict:
+    """The anchor scorer against gold anchors (DESIGN.md §2): span P/R/F1 of its BIO output, and the recall
+    of the candidate starts handed to the constraint (a gold anchor missed there cannot open a group)."""
+    tp = fp = fn = hit = total = 0
+    for doc, pred, cand in zip(gold, predicted, candidates or [[]] * len(gold), strict=True):
+        spans = {doc.entities[g.anchor].span for g in gold_anchor_groups(doc)}
+        p = set(pred)
+        tp += len(spans & p)
+        fp += len(p - spans)
+        fn += len(spans - p)
+        total += len(spans)
+        hit += sum(1 for s, _ in spans if s in set(cand))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"precision": prec, "recall": rec, "f1": f1, "gold_anchors": total,
+            "candidate_recall": hit / total if total else 0.0}

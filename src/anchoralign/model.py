@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .anchor_heads import AnchorConfig, AnchorHeads
 from .encoding import add_markers, build_vocab, missing_characters, special_ids
 from .grammar import TargetVocab
 from .schema import Schema
@@ -70,9 +71,15 @@ class Seq2SeqIE(nn.Module):
     ``kind`` is "copy" (CopySeq2Seq) or "hf" (AutoModelForSeq2SeqLM).
     """
 
-    def __init__(self, net: nn.Module, kind: str, tokenizer: Any, schema: Schema, config: ModelConfig):
+    def __init__(self, net: nn.Module, kind: str, tokenizer: Any, schema: Schema, config: ModelConfig,
+                 anchor: AnchorConfig | None = None):
         super().__init__()
         self.net = net
+        self.kind = kind
+        self.anchor = anchor or AnchorConfig(scorer=False, alignment=False)
+        self.heads: AnchorHeads | None = None
+        if self.anchor.scorer or self.anchor.alignment:
+            self.heads = AnchorHeads(self.hidden_sizes()[0], self.hidden_sizes()[1], self.anchor)
         self.kind = kind
         self.tokenizer = tokenizer
         self.schema = schema
@@ -84,8 +91,36 @@ class Seq2SeqIE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def hidden_sizes(self) -> tuple[int, int]:
+        """(encoder, decoder) hidden sizes."""
+        if self.kind == "copy":
+            h = self.net.encoder.config.hidden_size
+            return h, h
+        c = self.net.config
+        h = getattr(c, "d_model", None) or c.hidden_size
+        return h, h
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Teacher-forced generation loss plus encoder and decoder hidden states."""
+        """Total loss = generation + λ_anchor · anchor scorer + λ_align · alignment (each also returned)."""
+        out = self._generation(batch)
+        out["gen_loss"] = out["loss"]
+        if self.heads is not None and "anchor_tags" in batch:
+            if self.heads.scorer is not None:
+                out["anchor_loss"] = self.heads.scorer_loss(out["encoder_hidden"], batch)
+                out["loss"] = out["loss"] + self.anchor.lambda_anchor * out["anchor_loss"]
+            if self.heads.anchor_proj is not None:
+                out["align_loss"] = self.heads.align_loss(out["encoder_hidden"], out["decoder_hidden"], batch)
+                out["loss"] = out["loss"] + self.anchor.lambda_align * out["align_loss"]
+        return out
+
+    @torch.no_grad()
+    def anchor_probs(self, enc: torch.Tensor, word_pos: torch.Tensor) -> torch.Tensor | None:
+        """P(word begins an anchor) (B, W), or None without a scorer."""
+        if self.heads is None or self.heads.scorer is None:
+            return None
+        return self.heads.tag_logits(enc, word_pos).softmax(-1)[..., 1]
+
+    def _generation(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.kind == "copy":
             return self.net(
                 batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"], batch["labels"],
@@ -151,7 +186,7 @@ def _architecture(backbone: str) -> str:
 
 
 def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | None = None,
-                tokenizer: Any = None, train_docs: list | None = None) -> Seq2SeqIE:
+                tokenizer: Any = None, train_docs: list | None = None, anchor: AnchorConfig | None = None) -> Seq2SeqIE:
     """A fresh model for training: pretrained weights from ``config.backbone``.
 
     Tests pass ``encoder_config`` (a tiny BertConfig dict) and ``tokenizer`` to build a random copy model
@@ -191,7 +226,7 @@ def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | N
         net = CopySeq2Seq(encoder, _gen_ids(tokenizer, schema, eos_id), config.decoder_layers)
     else:
         net.resize_token_embeddings(len(tokenizer))
-    return Seq2SeqIE(net, kind, tokenizer, schema, config)
+    return Seq2SeqIE(net, kind, tokenizer, schema, config, anchor)
 
 
 def _init_new_embeddings(emb: nn.Embedding, n_new: int) -> None:
@@ -213,7 +248,8 @@ def save_model(model: Seq2SeqIE, path: str | Path, metadata: dict | None = None,
     model.tokenizer.save_pretrained(str(path))
     model.schema.save(path / "schema.json")
     arch = model.net.encoder.config.to_dict() if model.kind == "copy" else model.net.config.to_dict()
-    cfg = {"kind": model.kind, "model": asdict(model.config), "architecture": arch, **(extra_config or {})}
+    cfg = {"kind": model.kind, "model": asdict(model.config), "anchor": asdict(model.anchor), "architecture": arch,
+           **(extra_config or {})}
     (path / "model_config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")
     if metadata is not None:
         (path / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
@@ -242,7 +278,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqI
     else:
         model_type = arch.pop("model_type")
         net = AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_type, **arch))
-    model = Seq2SeqIE(net, cfg["kind"], tokenizer, schema, config)
+    anchor = AnchorConfig(**cfg["anchor"]) if "anchor" in cfg else None
+    model = Seq2SeqIE(net, cfg["kind"], tokenizer, schema, config, anchor)
     missing, unexpected = st_load(model, str(path / "model.safetensors"), strict=False)
     if unexpected or [k for k in missing if "gen_ids" not in k]:
         raise InputError(f"weights do not match the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path=path)

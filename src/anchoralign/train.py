@@ -139,7 +139,7 @@ def train(
     device = resolve_device(tc.device)
     set_seed(tc.seed)
     if model is None:
-        model = build_model(cfg.model, schema, train_docs=train_docs)
+        model = build_model(cfg.model, schema, train_docs=train_docs, anchor=cfg.anchor)
     model.to(device)
     cfg.save(out / "config.yaml")
 
@@ -203,6 +203,8 @@ def train(
             dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode)
             record["dev"] = {t: dev[t]["micro"] for t in ("ner", "re", "re_strict")}
             record["dev_malformed"] = dev["malformed"]
+            if "anchor_scorer" in dev:
+                record["dev_anchor_scorer"] = dev["anchor_scorer"]
             score = dev["re_strict"]["micro"]["f1"]
             if score > best:
                 best, best_epoch, best_dev = score, epoch, record["dev"]

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         schema = Schema.from_spert_types(args.types) if args.types else Schema()
         schema.update_from(train_docs)
         source = {"train": args.train, "dev": args.dev, "format": args.format}
+        cfg.dataset = ""  # no registered dataset: `evaluate` must not default to the config's (conll04)
     else:
         dataset = args.dataset or cfg.dataset
         cfg.dataset = dataset

@@ -1,0 +1,112 @@
+"""AnchorAlign's own heads (DESIGN.md §2 and §5): the anchor scorer and the cross-task alignment space.
+
+- Anchor scorer: BIO tagging of words on the encoder states of their first pieces (3 classes: outside,
+  begins an anchor, inside one). At inference, words whose P(B) passes ``threshold``, plus the ``top_k`` most
+  likely, are the anchor candidates that the generation constraint lets an anchor group open at.
+- Alignment: two projection heads map an anchor's representation (the mean of the encoder states over its
+  span) and a relation's representation (the decoder state after reading its relation label, i.e. at the
+  position whose next target id is ``<tail>``) into one space; a symmetric InfoNCE loss with temperature
+  ``temperature`` pulls every relation toward its own anchor and away from the batch's other anchors, and
+  every anchor toward its relations (several positives) and away from the other relations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["AnchorConfig", "AnchorHeads", "alignment_loss", "bio_spans"]
+
+OUTSIDE, BEGIN, INSIDE = 0, 1, 2
+
+
+@dataclass
+class AnchorConfig:
+    """Switches and weights of AnchorAlign's components; saved with the model."""
+
+    scorer: bool = True  # train the anchor scorer (and let the constraint use its candidates)
+    lambda_anchor: float = 0.5
+    alignment: bool = True  # train the alignment space
+    lambda_align: float = 0.1
+    temperature: float = 0.1
+    proj_dim: int = 128
+    threshold: float = 0.2  # P(B) above which a word starts an anchor candidate
+    top_k: int = 2  # the k most likely anchor starts are always candidates
+
+    def validate(self) -> None:
+        for name in ("lambda_anchor", "lambda_align"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"anchor.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.temperature > 0:
+            raise ValueError(f"anchor.temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"anchor.threshold must be in [0, 1], got {self.threshold}")
+        if self.top_k < 0 or self.proj_dim < 1:
+            raise ValueError(f"anchor.top_k must be >= 0 and anchor.proj_dim >= 1, got {self.top_k}, {self.proj_dim}")
+
+
+def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inp, hidden), nn.GELU(), nn.Linear(hidden, out))
+
+
+class AnchorHeads(nn.Module):
+    """The anchor scorer and the two projection heads of the alignment space."""
+
+    def __init__(self, enc_hidden: int, dec_hidden: int, cfg: AnchorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.scorer = _mlp(enc_hidden, enc_hidden, 3) if cfg.scorer else None
+        self.anchor_proj = _mlp(enc_hidden, enc_hidden, cfg.proj_dim) if cfg.alignment else None
+        self.relation_proj = _mlp(dec_hidden, dec_hidden, cfg.proj_dim) if cfg.alignment else None
+
+    def tag_logits(self, enc: torch.Tensor, word_pos: torch.Tensor) -> torch.Tensor:
+        """BIO logits per word (B, W, 3) from the encoder states (B, L, H) at each word's first piece."""
+        assert self.scorer is not None
+        idx = word_pos[..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
+        return self.scorer(enc.gather(1, idx).float())
+
+    def scorer_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.tag_logits(enc, batch["word_pos"])  # (B, W, 3)
+        return F.cross_entropy(logits.reshape(-1, 3), batch["anchor_tags"].reshape(-1), ignore_index=-100)
+
+    def align_loss(self, enc: torch.Tensor, dec: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        assert self.anchor_proj is not None and self.relation_proj is not None
+        if batch["anchor_item"].numel() < 2 or batch["rel_item"].numel() == 0:
+            return enc.new_zeros(()).float()  # no negatives in this batch
+        # mean of encoder states over each anchor's pieces, via prefix sums: (Na, H)
+        csum = F.pad(enc.float().cumsum(1), (0, 0, 1, 0))  # (B, L+1, H)
+        item, s, e = batch["anchor_item"], batch["anchor_start"], batch["anchor_end"]
+        anchors = (csum[item, e] - csum[item, s]) / (e - s).clamp_min(1)[:, None].float()
+        relations = dec[batch["rel_item"], batch["rel_pos"]].float()  # (Nr, H)
+        return alignment_loss(self.anchor_proj(anchors), self.relation_proj(relations), batch["rel_anchor"],
+                              self.cfg.temperature)
+
+
+def alignment_loss(anchors: torch.Tensor, relations: torch.Tensor, owner: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE between anchors (Na, D) and relations (Nr, D); ``owner[r]`` is relation r's anchor."""
+    a = F.normalize(anchors, dim=-1)
+    r = F.normalize(relations, dim=-1)
+    logits = r @ a.T / temperature  # (Nr, Na)
+    rel_to_anchor = F.cross_entropy(logits, owner)
+    positive = owner[None, :] == torch.arange(a.size(0), device=a.device)[:, None]  # (Na, Nr)
+    has_pos = positive.any(1)
+    at = logits.T  # (Na, Nr)
+    pos_lse = torch.logsumexp(at.masked_fill(~positive, float("-inf")), dim=1)
+    anchor_to_rel = -(pos_lse - torch.logsumexp(at, dim=1))[has_pos].mean()
+    return (rel_to_anchor + anchor_to_rel) / 2
+
+
+def bio_spans(tags: list[int]) -> list[tuple[int, int]]:
+    """Word spans ``[s, e)`` from a BIO tag sequence (an I without a B starts a span)."""
+    spans, start = [], None
+    for i, t in enumerate(tags + [OUTSIDE]):
+        if t == BEGIN or t == OUTSIDE or (t == INSIDE and start is None):
+            if start is not None:
+                spans.append((start, i))
+                start = None
+            if t in (BEGIN, INSIDE):
+                start = i
+    return spans
