@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .errors import InputError
 from .grammar import MARKERS, Source, TargetVocab
 from .schema import Schema
 from .types import Document
@@ -50,8 +51,14 @@ def build_vocab(tokenizer: Any, schema: Schema, eos_id: int) -> TargetVocab:
     for kind, labels in (("entity", vocab.entity_labels), ("relation", vocab.relation_labels)):
         seen: dict[tuple[int, ...], str] = {}
         for name, pieces in labels.items():
-            if not pieces or pieces in seen:
-                raise ValueError(f"{kind} label of {name!r} tokenizes to {pieces} (empty or same as {seen.get(pieces)!r})")
+            # A user's types (file or data) cause this, so it is an InputError: one line from the CLI, no traceback.
+            if not pieces:
+                raise InputError(f"{kind} type {name!r}: its label tokenizes to nothing; give it another label")
+            if pieces in seen:
+                raise InputError(
+                    f"{kind} types {seen[pieces]!r} and {name!r} have labels that tokenize the same {pieces}; "
+                    'give them distinct labels (the types file\'s "verbose")'
+                )
             seen[pieces] = name
     return vocab
 

@@ -197,6 +197,10 @@ def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | N
 
     from .copy_seq2seq import CopySeq2Seq
 
+    if config.backbone == "random-tiny":  # smoke runs and tests: MiniLM's tokenizer, a tiny random encoder
+        tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+        encoder_config = {"vocab_size": len(tokenizer), "hidden_size": 64, "num_hidden_layers": 2,
+                          "num_attention_heads": 2, "intermediate_size": 128, "max_position_embeddings": 512}
     if encoder_config is not None:
         kind = "copy"
         encoder = BertModel(BertConfig(**encoder_config), add_pooling_layer=False)

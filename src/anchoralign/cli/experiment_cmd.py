@@ -1,0 +1,48 @@
+"""``anchoralign experiment``: the ablation (variants x seeds) with one results table."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from ..config import load_config
+from ..errors import InputError
+from .common import add_data_arguments, dataset_schema, read_split
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    p.add_argument("--variants", default="full,no-anchor-selection,no-alignment,no-constraint,flat",
+                   help="comma-separated variants (default: all five)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (1, 2, ..., N); default 3")
+    p.add_argument("--output", required=True, help="experiment directory")
+    p.add_argument("--config", help="base YAML config (the budget every variant gets)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--keep-models", action="store_true", help="keep each run's best model weights")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..experiment import run_experiment, summary_table
+
+    cfg = load_config(args.config, args.overrides)
+    dataset = args.dataset or cfg.dataset
+    cfg.dataset = dataset
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    from ..experiment import VARIANTS
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise InputError(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    train_docs = read_split(dataset, cfg.train.train_split, args.data_dir)
+    dev_docs = read_split(dataset, cfg.train.dev_split, args.data_dir)
+    test_docs = read_split(dataset, args.test_split, args.data_dir)
+    schema = dataset_schema(dataset, args.data_dir)
+    command = "anchoralign experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    results = run_experiment(cfg, variants, list(range(1, args.seeds + 1)), train_docs, dev_docs, test_docs,
+                             schema, args.output, command=command, keep_models=args.keep_models)
+    print(summary_table(results))
+    return 0

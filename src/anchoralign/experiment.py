@@ -1,0 +1,187 @@
+"""The ablation runner (DESIGN.md §6): every variant trained and tested with the same data, budget and seeds.
+
+Variants are config overrides on one base config, listed in ``VARIANTS``:
+
+- ``full``: anchor-grouped targets, anchor scorer, alignment loss, anchor-guided constraint;
+- ``no-anchor-selection``: relations grouped by their head entity; no scorer, no anchor candidates;
+- ``no-alignment``: ``λ_align = 0`` (the alignment heads are not built);
+- ``no-constraint``: free generation, parsed by the same parser, malformed pieces counted;
+- ``flat``: the flat-triple baseline (REBEL/TANL style) with the engine's span grammar only.
+
+Each run writes ``runs/<variant>-s<seed>/`` (the best-dev model and ``test_metrics.json``); a run whose
+``test_metrics.json`` exists is not repeated, so an interrupted experiment continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import platform
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import RunConfig, apply_overrides
+from .schema import Schema
+from .types import Document
+
+__all__ = ["VARIANTS", "run_experiment", "summary_table", "variant_config"]
+
+log = logging.getLogger(__name__)
+
+VARIANTS: dict[str, list[str]] = {
+    "full": ["model.target_format=anchor", "model.grouping=anchor", "anchor.scorer=true", "anchor.alignment=true",
+             "decode.constrained=true"],
+    "no-anchor-selection": ["model.target_format=anchor", "model.grouping=head", "anchor.scorer=false",
+                            "anchor.alignment=true", "decode.constrained=true", "decode.anchor_candidates=false"],
+    "no-alignment": ["model.target_format=anchor", "model.grouping=anchor", "anchor.scorer=true",
+                     "anchor.alignment=false", "anchor.lambda_align=0", "decode.constrained=true"],
+    "no-constraint": ["model.target_format=anchor", "model.grouping=anchor", "anchor.scorer=true",
+                      "anchor.alignment=true", "decode.constrained=false"],
+    "flat": ["model.target_format=flat", "model.grouping=anchor", "anchor.scorer=false", "anchor.alignment=false",
+             "decode.constrained=true", "decode.signatures=false", "decode.consistent_types=false",
+             "decode.anchor_candidates=false"],
+}
+TASKS = ("ner", "re", "re_strict")
+
+
+def variant_config(base: RunConfig, variant: str, seed: int) -> RunConfig:
+    """``base`` with the variant's overrides and the seed."""
+    if variant not in VARIANTS:
+        from .errors import InputError
+
+        raise InputError(f"unknown variant {variant!r}; variants: {', '.join(VARIANTS)}")
+    cfg = copy.deepcopy(base)
+    apply_overrides(cfg, VARIANTS[variant] + [f"train.seed={seed}"])
+    cfg.validate()
+    return cfg
+
+
+def run_experiment(
+    base: RunConfig,
+    variants: list[str],
+    seeds: list[int],
+    train_docs: list[Document],
+    dev_docs: list[Document],
+    test_docs: list[Document],
+    schema: Schema,
+    output: str | Path,
+    command: str = "",
+    build: Callable | None = None,
+    keep_models: bool = False,
+) -> dict:
+    """Train and test every (variant, seed); write ``results.json``, ``results.md`` and ``results.png``."""
+    from .evaluation import evaluate_documents
+    from .train import train
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        from .errors import InputError
+
+        raise InputError(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "command": command,
+        "dataset": base.dataset,
+        "config": base.to_dict(),
+        "variants_overrides": {v: VARIANTS[v] for v in variants},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seeds": seeds,
+        "variants": {},
+    }
+    for variant in variants:
+        rows = []
+        for seed in seeds:
+            cfg = variant_config(base, variant, seed)
+            run_dir = out / "runs" / f"{variant}-s{seed}"
+            metrics_file = run_dir / "test_metrics.json"
+            if metrics_file.is_file():
+                rows.append(json.loads(metrics_file.read_text())["summary"])
+                log.info("%s seed %d: done before, reusing %s", variant, seed, metrics_file)
+                continue
+            log.info("%s seed %d: training into %s", variant, seed, run_dir)
+            t0 = time.time()
+            model = build(cfg, schema, train_docs) if build else None
+            result = train(cfg, train_docs, dev_docs, schema, run_dir, resume=True, model=model, progress=False)
+            train_s = time.time() - t0
+            from .model import load_model
+
+            best = load_model(run_dir)
+            t1 = time.time()
+            scores, _ = evaluate_documents(best, test_docs, schema, cfg.decode)
+            summary = {"seed": seed, **{t: scores[t]["micro"]["f1"] for t in TASKS},
+                       "macro": {t: scores[t]["macro"]["f1"] for t in TASKS},
+                       "malformed": scores["malformed"], "best_epoch": result.best_epoch,
+                       "train_seconds": round(train_s, 1), "test_seconds": round(time.time() - t1, 1)}
+            if "anchor_scorer" in scores:
+                summary["anchor_scorer"] = scores["anchor_scorer"]
+            metrics_file.write_text(json.dumps({"summary": summary, "scores": scores}, indent=2) + "\n")
+            shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+            if not keep_models:
+                for f in run_dir.glob("model.safetensors"):
+                    f.unlink()
+            rows.append(summary)
+            log.info("%s seed %d: %s", variant, seed, {t: round(summary[t], 4) for t in TASKS})
+        results["variants"][variant] = rows
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(summary_table(results) + "\n")
+    _plot(results, out / "results.png")
+    return results
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def summary_table(results: dict) -> str:
+    """Markdown: per variant, mean ± sample std over seeds of test micro F1 (in %), and seconds per run."""
+    lines = [
+        f"Test micro F1 (%) on {results['dataset']}, mean ± std over seeds {results['seeds']}; "
+        "NER strict, RE (boundaries + type), RE+ strict (also argument types).",
+        "",
+        "| variant | NER | RE | RE+ | malformed | train s/run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, rows in results["variants"].items():
+        if not rows:
+            continue
+        cells = []
+        for t in TASKS:
+            m, s = _mean_std([100 * r[t] for r in rows])
+            cells.append(f"{m:.2f} ± {s:.2f}")
+        mal = statistics.fmean(r["malformed"] for r in rows)
+        secs = statistics.fmean(r["train_seconds"] for r in rows)
+        lines.append(f"| {variant} | {' | '.join(cells)} | {mal:.1f} | {secs:.0f} |")
+    return "\n".join(lines)
+
+
+def _plot(results: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed (pip install 'anchoralign[plot]'); no plot written")
+        return
+    variants = [v for v, rows in results["variants"].items() if rows]
+    fig, ax = plt.subplots(figsize=(1.6 * len(variants) + 2, 3.6))
+    width = 0.27
+    for k, (task, name) in enumerate(zip(TASKS, ("NER", "RE", "RE+"), strict=True)):
+        stats = [_mean_std([100 * r[task] for r in results["variants"][v]]) for v in variants]
+        xs = [i + (k - 1) * width for i in range(len(variants))]
+        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=3, label=name)
+    ax.set_xticks(range(len(variants)), variants, rotation=15)
+    ax.set_ylabel("test micro F1 (%)")
+    ax.set_title(f"{results['dataset']}: ablation, {len(results['seeds'])} seeds")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

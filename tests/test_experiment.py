@@ -1,0 +1,51 @@
+"""The ablation runner end to end on a slice of CoNLL04 with a tiny random backbone (minutes -> seconds)."""
+
+from __future__ import annotations
+
+import json
+
+from anchoralign.cli import main
+from anchoralign.config import load_config
+from anchoralign.data.registry import load_schema, load_split
+from anchoralign.experiment import VARIANTS, run_experiment, variant_config
+
+
+def test_variants_differ_only_where_they_should() -> None:
+    base = load_config(None, ["model.backbone=random-tiny"])
+    full = variant_config(base, "full", 1)
+    assert full.anchor.scorer and full.anchor.alignment and full.decode.constrained
+    assert variant_config(base, "no-alignment", 1).anchor.alignment is False
+    assert variant_config(base, "no-constraint", 2).decode.constrained is False
+    assert variant_config(base, "no-constraint", 2).train.seed == 2
+    nas = variant_config(base, "no-anchor-selection", 1)
+    assert nas.model.grouping == "head" and not nas.anchor.scorer and not nas.decode.anchor_candidates
+    assert variant_config(base, "flat", 1).model.target_format == "flat"
+    assert set(VARIANTS) == {"full", "no-anchor-selection", "no-alignment", "no-constraint", "flat"}
+
+
+def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) -> None:
+    train = load_split("conll04", "train", data_dir).documents[:24]
+    dev = load_split("conll04", "dev", data_dir).documents[:8]
+    test = load_split("conll04", "test", data_dir).documents[:8]
+    schema = load_schema("conll04", data_dir)
+    base = load_config(None, ["model.backbone=random-tiny", "train.epochs=1", "train.batch_size=8", "train.bf16=false",
+                              "model.max_target_length=48"])
+    variants = ["full", "flat", "no-constraint"]
+    results = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["variants"].keys() == set(variants)
+    for v in variants:
+        assert [r["seed"] for r in saved["variants"][v]] == [1, 2]
+        for r in saved["variants"][v]:
+            assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
+    assert "| full |" in (tmp_path / "results.md").read_text()
+    # a second call reuses every finished run instead of training again
+    again = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")
+    assert again["variants"] == results["variants"]
+
+
+def test_experiment_cli_rejects_unknown_variant(tmp_path, data_dir, capsys) -> None:
+    code = main(["experiment", "--dataset", "conll04", "--data-dir", str(data_dir), "--variants", "full,bogus",
+                 "--seeds", "1", "--output", str(tmp_path), "--set", "model.backbone=random-tiny"])
+    assert code == 2
+    assert "unknown variant 'bogus'" in capsys.readouterr().err
