@@ -22,7 +22,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import RunConfig, apply_overrides
@@ -92,7 +92,7 @@ def run_experiment(
         "variants_overrides": {v: VARIANTS[v] for v in variants},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version()},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "seeds": seeds,
         "variants": {},
     }
