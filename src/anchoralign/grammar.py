@@ -130,6 +130,7 @@ class State:
     span: tuple[int, int] | None = None  # the mention just closed by <type>, awaiting its type
     skip_to: str = ""  # in phase "skip": "group" or "rel"
     typed: tuple[tuple[tuple[int, int], str], ...] = ()  # spans generated so far with their types
+    placed: tuple[tuple[tuple[int, int], str], ...] = ()  # (span, role) of every anchor and entity so far
 
 
 @dataclass
@@ -180,8 +181,13 @@ class Grammar:
         if signatures is not None:
             sigs = {tuple(x) for x in signatures}
             sigs |= {(t, r, h) for h, r, t in sigs if r in symmetric}
-            self.sigs = {x for x in sigs if x[0] in vocab.entity_labels and x[2] in vocab.entity_labels
-                         and x[1] in vocab.relation_labels}  # type: ignore[misc]
+            self.sigs = {
+                x
+                for x in sigs
+                if x[0] in vocab.entity_labels
+                and x[2] in vocab.entity_labels
+                and x[1] in vocab.relation_labels
+            }  # type: ignore[misc]
             self._relational = {h for h, _, _ in self.sigs} | {t for _, _, t in self.sigs}
 
     # -- anchor-guided restrictions -------------------------------------------------------------------
@@ -220,8 +226,11 @@ class Grammar:
             elif state.role == "tail" and state.head is not None and state.rel is not None:
                 name, inv = state.rel
                 a = state.head[2]
-                allowed = {h for h, r, t in self.sigs if r == name and t == a} if inv else {
-                    t for h, r, t in self.sigs if r == name and h == a}
+                allowed = (
+                    {h for h, r, t in self.sigs if r == name and t == a}
+                    if inv
+                    else {t for h, r, t in self.sigs if r == name and h == a}
+                )
         return allowed
 
     def _end_ok(self, state: State, source: Source, s: int, n: int) -> bool:
@@ -244,7 +253,9 @@ class Grammar:
             k += 1
         return False
 
-    def _label_next(self, kind: str, prefix: tuple[int, ...], names: set[str] | None) -> tuple[set[int], bool]:
+    def _label_next(
+        self, kind: str, prefix: tuple[int, ...], names: set[str] | None
+    ) -> tuple[set[int], bool]:
         """(next label ids, whether ``prefix`` completes a label) among ``names`` (None: all)."""
         nxt, full = self.vocab.trie(kind)
         if names is None:
@@ -286,7 +297,9 @@ class Grammar:
             out = {
                 source.ids[s + n]
                 for s in state.cands
-                if s + n < len(source.ids) and source.piece_token[s + n] >= 0 and self._can_finish(state, source, s, n + 1)
+                if s + n < len(source.ids)
+                and source.piece_token[s + n] >= 0
+                and self._can_finish(state, source, s, n + 1)
             }
             if any(self._end_ok(state, source, s, n) for s in state.cands):
                 out.add(m["<type>"])
@@ -294,7 +307,9 @@ class Grammar:
         if ph in ("etype", "rlabel"):
             if ph == "etype":
                 assert state.span is not None
-                nxt_ids, complete = self._label_next("entity", state.label, self._types_for(state, state.span))
+                nxt_ids, complete = self._label_next(
+                    "entity", state.label, self._types_for(state, state.span)
+                )
             else:
                 names = None
                 if self.sigs is not None and state.head is not None:
@@ -346,9 +361,14 @@ class Grammar:
             if tok == self.eos and ph != "done":
                 return State(phase="done")
             if tok == self.group_open and ph == "top":
-                return State(phase="mention", role="anchor" if self.fmt == "anchor" else "head", typed=state.typed)
+                return State(
+                    phase="mention",
+                    role="anchor" if self.fmt == "anchor" else "head",
+                    typed=state.typed,
+                    placed=state.placed,
+                )
             if tok == m["<ent>"] and ph != "done":
-                return State(phase="mention", role="ent", typed=state.typed)
+                return State(phase="mention", role="ent", typed=state.typed, placed=state.placed)
             raise GrammarError("unexpected_token")
         if ph == "mention":
             if tok == m["<type>"]:
@@ -358,7 +378,7 @@ class Grammar:
                     raise GrammarError("empty_mention")
                 if not ends:
                     raise GrammarError("unplaceable_mention")
-                return replace(state, phase="etype", label=(), span=source.token_span(ends[0], n))
+                return replace(state, phase="etype", label=(), span=self._place(state, source, ends, n))
             if tok in self._marker_names or tok == self.eos:
                 raise GrammarError("unexpected_marker")
             mention = state.mention + (tok,)
@@ -367,7 +387,9 @@ class Grammar:
             else:
                 n = len(state.mention)
                 cands = tuple(
-                    s for s in state.cands if s + n < len(source.ids) and source.ids[s + n] == tok and source.piece_token[s + n] >= 0
+                    s
+                    for s in state.cands
+                    if s + n < len(source.ids) and source.ids[s + n] == tok and source.piece_token[s + n] >= 0
                 )
             # An unplaceable mention is reported when it closes, so that the count is per mention.
             return replace(state, mention=mention, cands=cands)
@@ -390,11 +412,33 @@ class Grammar:
             raise GrammarError("unexpected_token")
         if ph == "group_more":
             if tok == m["</anchor>"]:
-                return State(phase="top", typed=state.typed)
+                return State(phase="top", typed=state.typed, placed=state.placed)
             if tok in (m["<rel>"], m["<rel-inv>"]):
                 return replace(state, phase="rlabel", label=(), rel=("", tok == m["<rel-inv>"]))
             raise GrammarError("unexpected_token")
         raise GrammarError("unexpected_token")
+
+    def _place(self, state: State, source: Source, ends: list[int], n: int) -> tuple[int, int]:
+        """Where a repeated mention string goes (the earliest occurrence that fits):
+
+        a standalone entity is in no relation, so it takes an occurrence not generated before in any role; an
+        anchor one not generated as an anchor before; a tail one that is neither the group's anchor nor a tail
+        already in this group. When no occurrence fits, the earliest.
+        """
+        spans = [source.token_span(s, n) for s in ends]
+        group = sum(1 for _, role in state.placed if role in ("anchor", "head"))
+        if state.role == "ent":
+            used = {sp for sp, _ in state.placed}
+        elif state.role == "anchor":
+            used = {sp for sp, role in state.placed if role == "anchor"}
+        elif state.role == "head":  # flat: the same head opens every triple it is in
+            used = set()
+        else:
+            used = {sp for sp, role in state.placed if role == f"tail{group}"}
+            if state.head is not None:
+                used.add((state.head[0], state.head[1]))
+        free = [sp for sp in spans if sp not in used]
+        return free[0] if free else spans[0]
 
     def _close_label(self, state: State, name: str, tok: int, source: Source, events: Events | None) -> State:
         """A label was completed by ``tok`` (the next marker): record what it finished, then take ``tok``."""
@@ -407,6 +451,10 @@ class Grammar:
             events.entities.append(ent)
         if self.consistent_types and self._fixed(state, state.span) is None:
             state = replace(state, typed=state.typed + ((state.span, name),))
+        role = state.role
+        if role == "tail":
+            role = f"tail{sum(1 for _, r in state.placed if r in ('anchor', 'head'))}"
+        state = replace(state, placed=state.placed + ((state.span, role),))
         if state.role in ("anchor", "head"):
             nxt = replace(state, phase="after_head_type", head=ent, mention=(), cands=(), span=None)
             return self.step(nxt, tok, source, events)
@@ -419,9 +467,11 @@ class Grammar:
             if self.fmt == "anchor":
                 nxt = replace(state, phase="group_more", rel=None, mention=(), cands=(), span=None)
             else:
-                nxt = State(phase="top", typed=state.typed)
+                nxt = State(phase="top", typed=state.typed, placed=state.placed)
             return self.step(nxt, tok, source, events)
-        return self.step(State(phase="ents", typed=state.typed), tok, source, events)  # role == "ent"
+        return self.step(
+            State(phase="ents", typed=state.typed, placed=state.placed), tok, source, events
+        )  # role == "ent"
 
     def _resync(self, state: State, tok: int) -> State:
         """After an error: drop ids until a marker where reading can start again."""
