@@ -35,6 +35,10 @@ class AnchorConfig:
     proj_dim: int = 128
     threshold: float = 0.2  # P(B) above which a word starts an anchor candidate
     top_k: int = 2  # the k most likely anchor starts are always candidates
+    # An auxiliary typed-BIO entity tagger on the encoder (not in the paper; see docs/method.md): it makes
+    # the encoder's states entity-aware, which the copy attention and the anchor scorer read.
+    entity_tagging: bool = True
+    lambda_entity: float = 0.5
 
     def validate(self) -> None:
         for name in ("lambda_anchor", "lambda_align"):
@@ -55,10 +59,13 @@ def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
 class AnchorHeads(nn.Module):
     """The anchor scorer and the two projection heads of the alignment space."""
 
-    def __init__(self, enc_hidden: int, dec_hidden: int, cfg: AnchorConfig) -> None:
+    def __init__(self, enc_hidden: int, dec_hidden: int, cfg: AnchorConfig, n_entity_types: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.scorer = _mlp(enc_hidden, enc_hidden, 3) if cfg.scorer else None
+        self.entity_tagger = (
+            _mlp(enc_hidden, enc_hidden, 1 + 2 * n_entity_types) if cfg.entity_tagging and n_entity_types else None
+        )
         self.anchor_proj = _mlp(enc_hidden, enc_hidden, cfg.proj_dim) if cfg.alignment else None
         self.relation_proj = _mlp(dec_hidden, dec_hidden, cfg.proj_dim) if cfg.alignment else None
 
@@ -67,6 +74,13 @@ class AnchorHeads(nn.Module):
         assert self.scorer is not None
         idx = word_pos[..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
         return self.scorer(enc.gather(1, idx).float())
+
+    def entity_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of the typed BIO entity tags (O, then B/I per type) of each word."""
+        assert self.entity_tagger is not None
+        idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
+        logits = self.entity_tagger(enc.gather(1, idx).float())  # (B, W, 1 + 2T)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["entity_tags"].reshape(-1), ignore_index=-100)
 
     def scorer_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.tag_logits(enc, batch["word_pos"])  # (B, W, 3)

@@ -110,12 +110,31 @@ def _anchor_tensors(model, examples: list[Example]) -> dict[str, torch.Tensor]:
                 r_anchor.append(group)
         tags.append(row)
     long = torch.long
+    types = {t: k for k, t in enumerate(model.schema.entity_types)}
     return {
+        "entity_tags": _pad([_entity_tags(ex, types) for ex in examples], -100),
         "anchor_tags": _pad(tags, -100),
         "anchor_item": torch.tensor(a_item, dtype=long), "anchor_start": torch.tensor(a_start, dtype=long),
         "anchor_end": torch.tensor(a_end, dtype=long), "rel_item": torch.tensor(r_item, dtype=long),
         "rel_pos": torch.tensor(r_pos, dtype=long), "rel_anchor": torch.tensor(r_anchor, dtype=long),
     }
+
+
+def _entity_tags(ex: Example, types: dict[str, int]) -> list[int]:
+    """Typed BIO tags per word (0: outside, 1 + 2k: begins type k, 2 + 2k: inside it); longer spans first, so
+    a nested entity's tags win inside its parent."""
+    starts = ex.source.word_starts() or [0]
+    word_of_token = {ex.source.piece_token[p]: w for w, p in enumerate(starts)}
+    row = [0] * len(starts)
+    for e in sorted(ex.doc.entities, key=lambda e: e.start - e.end):
+        k = types.get(e.type)
+        if k is None:
+            continue
+        for t in range(e.start, e.end):
+            w = word_of_token.get(t)
+            if w is not None:
+                row[w] = 1 + 2 * k if t == e.start else 2 + 2 * k
+    return row
 
 
 def _mention_positions(positions: list[int], start: int) -> list[int]:

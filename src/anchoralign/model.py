@@ -78,8 +78,9 @@ class Seq2SeqIE(nn.Module):
         self.kind = kind
         self.anchor = anchor or AnchorConfig(scorer=False, alignment=False)
         self.heads: AnchorHeads | None = None
-        if self.anchor.scorer or self.anchor.alignment:
-            self.heads = AnchorHeads(self.hidden_sizes()[0], self.hidden_sizes()[1], self.anchor)
+        if self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging:
+            self.heads = AnchorHeads(self.hidden_sizes()[0], self.hidden_sizes()[1], self.anchor,
+                                     len(schema.entity_types))
         self.kind = kind
         self.tokenizer = tokenizer
         self.schema = schema
@@ -108,6 +109,9 @@ class Seq2SeqIE(nn.Module):
             if self.heads.scorer is not None:
                 out["anchor_loss"] = self.heads.scorer_loss(out["encoder_hidden"], batch)
                 out["loss"] = out["loss"] + self.anchor.lambda_anchor * out["anchor_loss"]
+            if self.heads.entity_tagger is not None:
+                out["entity_loss"] = self.heads.entity_loss(out["encoder_hidden"], batch)
+                out["loss"] = out["loss"] + self.anchor.lambda_entity * out["entity_loss"]
             if self.heads.anchor_proj is not None:
                 out["align_loss"] = self.heads.align_loss(out["encoder_hidden"], out["decoder_hidden"], batch)
                 out["loss"] = out["loss"] + self.anchor.lambda_align * out["align_loss"]
@@ -209,7 +213,14 @@ def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | N
         name = minilm_path() if config.backbone == "minilm" else config.backbone
         tokenizer = AutoTokenizer.from_pretrained(name)
         if kind == "copy":
-            encoder = BertModel.from_pretrained(name, add_pooling_layer=False)
+            from transformers.utils import logging as hf_logging
+
+            level = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # MiniLM ships a pooler that the encoder does not use: not news
+            try:
+                encoder = BertModel.from_pretrained(name, add_pooling_layer=False)
+            finally:
+                hf_logging.set_verbosity(level)
         else:
             from transformers import AutoModelForSeq2SeqLM
 
