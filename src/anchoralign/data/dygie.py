@@ -58,7 +58,8 @@ def read_dygie(path: str | Path, schema: Schema | None = None, unescape_brackets
     """
     result = ReadResult()
     name = Path(path).name
-    for where, rec in load_jsonl(path):
+    records = load_jsonl(path)
+    for where, rec in records:
         doc_key = str(where.field(rec, "doc_key", (str, int)))
         sentences = where.field(rec, "sentences", list)
         for i, sent in enumerate(sentences):
@@ -104,7 +105,7 @@ def read_dygie(path: str | Path, schema: Schema | None = None, unescape_brackets
             result.source_entities += len(ner[i])
             result.source_relations += len(relations[i])
             offset += len(words)
-    result.source_documents = len(result.documents)
+    result.source_documents = len(records)  # abstracts (JSONL lines); passages = their sentences
     if schema is not None:
         map_labels(result.documents, schema)
     return result
