@@ -135,3 +135,14 @@ def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], ancho
             first = ids[i + 1]
             assert any(src.ids[p] == first for p in starts)
         assert events.errors == {}
+
+
+def test_no_dead_end_on_an_input_without_words() -> None:
+    empty = type(source_for(["x"]))((1, 2), (-1, -1))  # [CLS] [SEP]: every character was dropped
+    for grammar in (Grammar(VOCAB, "anchor"), Grammar(VOCAB, "flat", signatures=SIGNATURES, consistent_types=True)):
+        assert grammar.allowed(State(), empty) == [VOCAB.eos_id]
+    base = source_for(WORDS)
+    no_candidates = type(base)(base.ids, base.piece_token, frozenset())
+    grammar = Grammar(VOCAB, "anchor", use_anchor_starts=True)
+    assert VOCAB.markers["<anchor>"] not in grammar.allowed(State(), no_candidates)
+    assert VOCAB.markers["<ent>"] in grammar.allowed(State(), no_candidates)

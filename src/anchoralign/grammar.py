@@ -285,10 +285,16 @@ class Grammar:
     def allowed(self, state: State, source: Source) -> list[int]:
         """Every id the grammar accepts next in ``state``."""
         m, ph = self.m, state.phase
-        if ph == "top":
-            return [self.group_open, m["<ent>"], self.eos]
-        if ph == "ents":
-            return [m["<ent>"], self.eos]
+        if ph in ("top", "ents"):
+            # offer a piece only if its mention can start somewhere (no dead end on an empty input)
+            out = [self.eos]
+            if self._can_open(state, source, "ent"):
+                out.insert(0, m["<ent>"])
+            if ph == "top":
+                role = "anchor" if self.fmt == "anchor" else "head"
+                if self._can_open(state, source, role):
+                    out.insert(0, self.group_open)
+            return out
         if ph == "mention":
             n = len(state.mention)
             if n == 0:
@@ -326,6 +332,10 @@ class Grammar:
         if ph == "group_more":
             return self._rel_markers(state) + [m["</anchor>"]]
         return [self.eos]
+
+    def _can_open(self, state: State, source: Source, role: str) -> bool:
+        opened = replace(state, phase="mention", role=role, mention=(), cands=(), span=None, head=None, rel=None)
+        return any(self._can_finish(opened, source, p, 0) for p in self._starts(opened, source))
 
     def _starts(self, state: State, source: Source) -> list[int]:
         starts = source.word_starts()

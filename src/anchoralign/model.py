@@ -293,9 +293,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqI
     else:
         model_type = arch.pop("model_type")
         net = AutoModelForSeq2SeqLM.from_config(AutoConfig.for_model(model_type, **arch))
-    anchor = AnchorConfig(**cfg["anchor"]) if "anchor" in cfg else None
+    anchor = None
+    if "anchor" in cfg:
+        # a component the saving version did not know about was not built: load it as off
+        saved = {"scorer": False, "alignment": False, "entity_tagging": False, **cfg["anchor"]}
+        anchor = AnchorConfig(**{k: v for k, v in saved.items() if k in AnchorConfig.__dataclass_fields__})
     model = Seq2SeqIE(net, cfg["kind"], tokenizer, schema, config, anchor)
     missing, unexpected = st_load(model, str(path / "model.safetensors"), strict=False)
     if unexpected or [k for k in missing if "gen_ids" not in k]:
-        raise InputError(f"weights do not match the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path=path)
+        raise InputError(f"weights do not match the architecture (missing {sorted(missing)[:3]}, "
+                         f"unexpected {sorted(unexpected)[:3]})", path=path)
     return model.to(device).eval()
