@@ -90,7 +90,7 @@ SIGNATURES = {("Peop", "Work_For", "Org"), ("Peop", "Live_In", "Loc"), ("Org", "
 def _walk(grammar: Grammar, src, choices: list[int]) -> list[int]:
     """Follow random allowed ids, then finish by preferring ids that close pieces; never a dead end."""
     m = VOCAB.markers
-    closers = [VOCAB.eos_id, m["</anchor>"], m["<type>"]]
+    closers = [VOCAB.eos_id, m["</anchor>"], m["<type>"], m["<ent>"]]
     state, ids = State(), []
     for step in range(len(choices) + 300):
         allowed = grammar.allowed(state, src)
@@ -109,13 +109,15 @@ def _walk(grammar: Grammar, src, choices: list[int]) -> list[int]:
 @pytest.mark.parametrize("fmt", ["anchor", "flat"])
 @settings(max_examples=200, deadline=None)
 @given(choices=st.lists(st.integers(0, 10_000), min_size=1, max_size=80),
-       anchor_words=st.sets(st.integers(0, len(WORDS) - 1), min_size=1, max_size=4))
-def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], anchor_words: set[int]) -> None:
+       anchor_words=st.sets(st.integers(0, len(WORDS) - 1), min_size=1, max_size=4),
+       entity_words=st.sets(st.integers(0, len(WORDS) - 1), max_size=4))
+def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], anchor_words: set[int],
+                                             entity_words: set[int]) -> None:
     base = source_for(WORDS)
     starts = frozenset(p for p in base.word_starts() if base.piece_token[p] in anchor_words)
-    src = type(base)(base.ids, base.piece_token, starts)
+    src = type(base)(base.ids, base.piece_token, starts, frozenset(entity_words))
     grammar = Grammar(VOCAB, fmt, signatures=SIGNATURES, symmetric={"Kill"}, consistent_types=True,
-                      use_anchor_starts=True)
+                      use_anchor_starts=True, entity_coverage=True)
     ids = _walk(grammar, src, choices)
     text, tokens = tokens_from_words(WORDS)
     result = parse(ids, src, VOCAB, Document("d", text, tokens), fmt, grammar=grammar)
@@ -124,6 +126,7 @@ def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], ancho
     doc = result.document
     spans = [e.span for e in doc.entities]
     assert len(spans) == len(set(spans)), "a span was generated with two types"
+    assert entity_words <= {s for s, _ in spans}, "ended before covering the tagger's entity starts"
     for r in doc.relations:
         h, t = doc.entities[r.head], doc.entities[r.tail]
         ok = (h.type, r.type, t.type) in SIGNATURES or (r.type == "Kill" and (t.type, r.type, h.type) in SIGNATURES)

@@ -31,6 +31,7 @@ class DecodeConfig:
     signatures: bool = True  # relation labels and tail types limited to the schema's signatures
     consistent_types: bool = True  # a span generated twice keeps its first type
     anchor_candidates: bool = True  # anchor groups open only at the anchor scorer's candidates (if trained)
+    entity_coverage: bool = True  # do not end before every entity start the tagger predicts is generated
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
@@ -129,6 +130,7 @@ def predict(
     model.eval()
     grammar = make_grammar(model, cfg)
     has_scorer = model.heads is not None and model.heads.scorer is not None
+    has_tagger = cfg.constrained and cfg.entity_coverage and model.heads is not None and model.heads.entity_tagger is not None
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
@@ -143,6 +145,8 @@ def predict(
         sources = [e.source for e in chunk]
         if has_scorer:
             sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
+        if has_tagger:
+            sources = _with_entity_starts(model, enc, batch, sources)
         procs = LogitsProcessorList()
         constraint = None
         if cfg.constrained:
@@ -171,8 +175,24 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
     sigs = schema.signatures if cfg.signatures and schema.signatures else None
     symmetric = {n for n, t in schema.relation_types.items() if t.symmetric}
     has_scorer = model.heads is not None and model.heads.scorer is not None
+    has_tagger = model.heads is not None and model.heads.entity_tagger is not None
     return Grammar(model.vocab, fmt, signatures=sigs, symmetric=symmetric, consistent_types=cfg.consistent_types,
-                   use_anchor_starts=cfg.anchor_candidates and has_scorer and fmt == "anchor")
+                   use_anchor_starts=cfg.anchor_candidates and has_scorer and fmt == "anchor",
+                   entity_coverage=cfg.entity_coverage and has_tagger)
+
+
+def _with_entity_starts(model, enc, batch, sources: list) -> list:
+    """Sources carrying the tokens where the entity tagger predicts an entity begins (a B tag)."""
+    from dataclasses import replace
+
+    idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
+    tags = model.heads.entity_tagger(enc.gather(1, idx).float()).argmax(-1)  # (B, W)
+    out = []
+    for row, src in enumerate(sources):
+        starts = src.word_starts()
+        begins = {src.piece_token[starts[w]] for w, t in enumerate(tags[row, : len(starts)].tolist()) if t % 2 == 1}
+        out.append(replace(src, entity_starts=frozenset(begins)))
+    return out
 
 
 def _with_anchor_candidates(model, enc, batch, chunk: list[Example], idx: list[int], result: DecodeResult) -> list:

@@ -40,6 +40,8 @@ class Source:
     piece_token: tuple[int, ...]
     # Pieces where an anchor mention may start (the anchor scorer's candidates); None: anywhere.
     anchor_starts: frozenset[int] | None = None
+    # Tokens where the entity tagger predicts an entity starts (entity coverage); None: no coverage.
+    entity_starts: frozenset[int] | None = None
 
     def is_word_start(self, p: int) -> bool:
         t = self.piece_token[p]
@@ -157,13 +159,16 @@ class Grammar:
         symmetric: set[str] | frozenset[str] = frozenset(),
         consistent_types: bool = False,
         use_anchor_starts: bool = False,
+        entity_coverage: bool = False,
     ) -> None:
         """The plain grammar, or with the anchor-guided restrictions of DESIGN.md §4:
 
         ``signatures``: relation labels and tail types limited to the allowed (head type, relation, tail type)
         triples given the anchor's type (both directions for ``symmetric`` relations); ``consistent_types``: a
         span generated twice keeps its first type; ``use_anchor_starts``: an anchor mention starts only at
-        ``Source.anchor_starts``.
+        ``Source.anchor_starts``; ``entity_coverage``: the sequence may not end while a token of
+        ``Source.entity_starts`` starts no generated entity, and a standalone entity generated then must start at
+        such a token.
         """
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -175,6 +180,7 @@ class Grammar:
         self.group_open = m["<anchor>"] if fmt == "anchor" else m["<head>"]
         self._marker_names = {v: k for k, v in m.items()}
         self.consistent_types = consistent_types
+        self.entity_coverage = entity_coverage
         self.use_anchor_starts = use_anchor_starts
         self.sigs: set[tuple[str, str, str]] | None = None
         self._base_cache: dict = {}
@@ -287,7 +293,9 @@ class Grammar:
         m, ph = self.m, state.phase
         if ph in ("top", "ents"):
             # offer a piece only if its mention can start somewhere (no dead end on an empty input)
-            out = [self.eos]
+            # entity coverage: the sequence cannot end while a tagger-predicted entity start is not generated
+            must_cover = bool(self._uncovered(state, source)) and self._can_open(state, source, "ent")
+            out = [] if must_cover else [self.eos]
             if self._can_open(state, source, "ent"):
                 out.insert(0, m["<ent>"])
             if ph == "top":
@@ -323,7 +331,7 @@ class Grammar:
                 nxt_ids, complete = self._label_next("relation", state.label, names)
             out = set(nxt_ids)
             if complete:
-                out.update(self._after_label(state))
+                out.update(self._after_label(state, source))
             return sorted(out)
         if ph == "after_head_type":
             return self._rel_markers(state)
@@ -337,13 +345,24 @@ class Grammar:
         opened = replace(state, phase="mention", role=role, mention=(), cands=(), span=None, head=None, rel=None)
         return any(self._can_finish(opened, source, p, 0) for p in self._starts(opened, source))
 
+    def _uncovered(self, state: State, source: Source) -> set[int]:
+        """Tagger-predicted entity start tokens that no generated entity starts at yet."""
+        if not self.entity_coverage or not source.entity_starts:
+            return set()
+        return set(source.entity_starts) - {sp[0] for sp, _ in state.placed}
+
     def _starts(self, state: State, source: Source) -> list[int]:
         starts = source.word_starts()
+        if state.role == "ent":
+            uncovered = self._uncovered(state, source)
+            if uncovered:
+                return [p for p in starts if source.piece_token[p] in uncovered]
         if state.role == "anchor" and self.use_anchor_starts and source.anchor_starts is not None:
             starts = [p for p in starts if p in source.anchor_starts]
         return starts
 
-    def _after_label(self, state: State) -> list[int]:
+    def _after_label(self, state: State, source: Source) -> list[int]:
+        """The markers that may close the label being read (they start whatever comes next)."""
         m = self.m
         if state.phase == "rlabel":
             return [m["<tail>"]]
@@ -354,11 +373,16 @@ class Grammar:
             label_name = self.vocab.trie("entity")[1].get(state.label)
             head = (state.span[0], state.span[1], label_name) if label_name else None
             return self._rel_markers(replace(state, head=head))
-        if state.role == "tail":
-            if self.fmt == "anchor":
-                return self._rel_markers(state) + [m["</anchor>"]]
-            return [self.group_open, m["<ent>"], self.eos]
-        return [m["<ent>"], self.eos]  # role == "ent"
+        if state.role == "tail" and self.fmt == "anchor":
+            return self._rel_markers(state) + [m["</anchor>"]]
+        # a flat triple or a standalone entity ends here: what may follow is what the next phase allows, with
+        # this mention already placed (entity coverage may forbid the end of the sequence)
+        assert state.span is not None
+        group = sum(1 for _, r in state.placed if r in ("anchor", "head"))
+        role = f"tail{group}" if state.role == "tail" else state.role
+        after = State(phase="top" if state.role == "tail" else "ents", typed=state.typed,
+                      placed=state.placed + ((state.span, role),))
+        return self.allowed(after, source)
 
     # -- stepping (used by parse, and by the constraint to follow each beam) ------------------------
 
@@ -407,7 +431,7 @@ class Grammar:
             nxt, full = self.vocab.trie("entity" if ph == "etype" else "relation")
             if tok in nxt.get(state.label, ()):
                 return replace(state, label=state.label + (tok,))
-            if state.label in full and tok in self._after_label(state):
+            if state.label in full and tok in self._after_label(state, source):
                 name = full[state.label]
                 done = replace(state, label=())
                 return self._close_label(done, name, tok, source, events)
