@@ -172,6 +172,7 @@ def train(
         log.info("no checkpoint in %s; starting from scratch", ckpt)
 
     use_bf16 = tc.bf16 and (device.type == "cuda" or device.type == "cpu")
+    writer = _tensorboard(out)
     t_start = time.time() - elapsed
     epoch = start_epoch - 1
     for epoch in range(start_epoch, tc.epochs + 1):
@@ -214,6 +215,13 @@ def train(
         record["best_epoch"] = best_epoch
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for k, v in record.items():
+                if isinstance(v, float):
+                    writer.add_scalar(f"train/{k}", v, epoch)
+            for task, sc in record.get("dev", {}).items():
+                writer.add_scalar(f"dev/{task}_f1", sc["f1"], epoch)
+            writer.flush()
         log.info("epoch %d: %s", epoch, json.dumps(record))
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "epoch": epoch, "best": best,
@@ -230,6 +238,15 @@ def train(
             log.info("stopping after epoch %d: train.max_minutes=%s reached", epoch, tc.max_minutes)
             break
     return TrainResult(out, best_epoch, best_dev, epoch, time.time() - t_start)
+
+
+def _tensorboard(out: Path):
+    """A TensorBoard writer in ``out/tensorboard`` when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
 
 
 def _versions() -> dict:
