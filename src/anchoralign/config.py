@@ -28,6 +28,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # of the generation loss
     bf16: bool = True  # bf16 autocast (CPU and CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch

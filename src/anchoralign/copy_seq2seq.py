@@ -47,6 +47,7 @@ class CopySeq2Seq(nn.Module):
         self.copy_key = nn.Linear(h, h)
         self.register_buffer("gen_ids", torch.tensor(gen_ids, dtype=torch.long), persistent=True)
         self.gen_bias = nn.Parameter(torch.zeros(len(gen_ids)))
+        self.label_smoothing = 0.0  # set by the training loop (train.label_smoothing)
 
     def _init_decoder_from_encoder(self) -> None:
         """Start the decoder's self-attention and feed-forward from the encoder's first layers (cross-attn fresh)."""
@@ -127,7 +128,14 @@ class CopySeq2Seq(nn.Module):
         joint = self.joint_log_probs(dec, enc, copyable)
         valid = labels != -100
         lp = self.target_log_probs(joint, input_ids, copyable, labels.clamp_min(0), label_positions)
-        loss = -(lp * valid).sum() / valid.sum().clamp_min(1)
+        nll = -lp
+        if self.label_smoothing > 0:
+            # spread ε of the target mass uniformly over every possible output (generation ids + copyable positions)
+            possible = torch.cat([torch.ones_like(joint[..., : self.gen_ids.numel()], dtype=torch.bool),
+                                  copyable[:, None, :].expand(-1, joint.size(1), -1)], dim=-1)  # (B, T, G + L)
+            uniform = -(joint * possible).sum(-1) / possible.sum(-1)
+            nll = (1 - self.label_smoothing) * nll + self.label_smoothing * uniform
+        loss = (nll * valid).sum() / valid.sum().clamp_min(1)
         return {"loss": loss, "encoder_hidden": enc, "decoder_hidden": dec}
 
     @torch.no_grad()

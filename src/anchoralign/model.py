@@ -76,6 +76,7 @@ class Seq2SeqIE(nn.Module):
         super().__init__()
         self.net = net
         self.kind = kind
+        self.label_smoothing = 0.0  # set by the training loop (train.label_smoothing)
         self.anchor = anchor or AnchorConfig(scorer=False, alignment=False)
         self.heads: AnchorHeads | None = None
         if self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging:
@@ -126,6 +127,7 @@ class Seq2SeqIE(nn.Module):
 
     def _generation(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.kind == "copy":
+            self.net.label_smoothing = self.label_smoothing
             return self.net(
                 batch["input_ids"], batch["attention_mask"], batch["decoder_input_ids"], batch["labels"],
                 batch["copyable"], batch["decoder_positions"], batch["label_positions"],
@@ -134,10 +136,14 @@ class Seq2SeqIE(nn.Module):
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             decoder_input_ids=batch["decoder_input_ids"],
-            labels=batch["labels"],
             output_hidden_states=True,
         )
-        return {"loss": out.loss, "encoder_hidden": out.encoder_last_hidden_state, "decoder_hidden": out.decoder_hidden_states[-1]}
+        logits = out.logits.float()  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch["labels"].reshape(-1), ignore_index=-100,
+            label_smoothing=self.label_smoothing,
+        )
+        return {"loss": loss, "encoder_hidden": out.encoder_last_hidden_state, "decoder_hidden": out.decoder_hidden_states[-1]}
 
     @torch.no_grad()
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

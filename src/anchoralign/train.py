@@ -141,6 +141,7 @@ def train(
     if model is None:
         model = build_model(cfg.model, schema, train_docs=train_docs, anchor=cfg.anchor)
     model.to(device)
+    model.label_smoothing = tc.label_smoothing
     cfg.save(out / "config.yaml")
 
     examples = make_examples(model, train_docs)
