@@ -126,7 +126,8 @@ def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], ancho
     doc = result.document
     spans = [e.span for e in doc.entities]
     assert len(spans) == len(set(spans)), "a span was generated with two types"
-    assert entity_words <= {s for s, _ in spans}, "ended before covering the tagger's entity starts"
+    inside = {t for a, b in spans for t in range(a, b)}
+    assert entity_words <= inside, "ended before covering the tagger's entity starts"
     for r in doc.relations:
         h, t = doc.entities[r.head], doc.entities[r.tail]
         ok = (h.type, r.type, t.type) in SIGNATURES or (r.type == "Kill" and (t.type, r.type, h.type) in SIGNATURES)
@@ -149,3 +150,19 @@ def test_no_dead_end_on_an_input_without_words() -> None:
     grammar = Grammar(VOCAB, "anchor", use_anchor_starts=True)
     assert VOCAB.markers["<anchor>"] not in grammar.allowed(State(), no_candidates)
     assert VOCAB.markers["<ent>"] in grammar.allowed(State(), no_candidates)
+
+
+def test_near_the_length_limit_the_sequence_closes_between_pieces() -> None:
+    src = source_for(WORDS)
+    m = VOCAB.markers
+    grammar = Grammar(VOCAB, "anchor", entity_coverage=True)
+    covered = type(src)(src.ids, src.piece_token, None, frozenset({1, 2, 3}))
+    cat = src.ids[2]  # token 1
+    # after a finished standalone entity, with uncovered tagger starts left: <ent> only, unless near the limit
+    prefix = [0, m["<ent>"], cat, m["<type>"], *VOCAB.entity_labels["Peop"]]
+    far = GrammarConstraint(grammar, [covered], max_length=100, reserve=4)
+    near = GrammarConstraint(grammar, [covered], max_length=len(prefix) + 2, reserve=4)
+    allowed_far = set(torch.nonzero(far(torch.tensor([prefix]), torch.zeros(1, 200))[0] == 0).flatten().tolist())
+    allowed_near = set(torch.nonzero(near(torch.tensor([prefix]), torch.zeros(1, 200))[0] == 0).flatten().tolist())
+    assert VOCAB.eos_id not in allowed_far and m["<ent>"] in allowed_far
+    assert VOCAB.eos_id in allowed_near

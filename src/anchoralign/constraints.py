@@ -23,7 +23,14 @@ class GrammarConstraint(LogitsProcessor):
     The first ``prefix_len`` ids of each row (the decoder start) are not part of the target.
     """
 
-    def __init__(self, grammar: Grammar, sources: list[Source], num_beams: int = 1, prefix_len: int = 1) -> None:
+    def __init__(
+        self, grammar: Grammar, sources: list[Source], num_beams: int = 1, prefix_len: int = 1,
+        max_length: int | None = None, reserve: int = 24,
+    ) -> None:
+        """``max_length``: the decoding length limit; within ``reserve`` ids of it, the sequence ends at the next
+        point between pieces (end of sequence, or ``</anchor>`` inside a group), so that it is never cut."""
+        self.max_length = max_length
+        self.reserve = reserve
         self.grammar = grammar
         self.sources = sources
         self.num_beams = num_beams
@@ -54,10 +61,16 @@ class GrammarConstraint(LogitsProcessor):
         cols: list[int] = []
         eos = self.grammar.eos
         top = scores.argmax(-1).tolist()
+        closing = self.max_length is not None and input_ids.size(1) - self.prefix_len >= self.max_length - self.reserve
         for r, ids in enumerate(input_ids[:, self.prefix_len :].tolist()):
             item = r // self.num_beams
             st = self.state(item, tuple(ids))
-            allowed = [eos] if st is None or st.phase == "done" else self.grammar.allowed(st, self.sources[item])
+            if st is None or st.phase == "done":
+                allowed = [eos]
+            elif closing:
+                allowed = self.grammar.closing_allowed(st, self.sources[item])
+            else:
+                allowed = self.grammar.allowed(st, self.sources[item])
             if top[r] not in allowed:
                 self.rejected += 1
             rows.extend([r] * len(allowed))

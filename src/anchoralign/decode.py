@@ -80,8 +80,7 @@ def generate_ids(
     beam_scores = torch.zeros(b, k, device=device)
     beam_scores[:, 1:] = float("-inf")  # all beams start identical: keep one
     cache = model.new_cache()
-    # A target rarely needs more than ~3 ids per source piece; the cap stops a looping beam early.
-    limit = min(cfg.max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+    limit = length_limit(model, batch, cfg)
     new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
     for _ in range(limit):
         logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
@@ -118,6 +117,12 @@ def generate_ids(
     return [[t for t in r if t != model.pad_id] for r in rows]
 
 
+def length_limit(model, batch: dict[str, torch.Tensor], cfg: DecodeConfig) -> int:
+    """How many ids a batch may generate: a target rarely needs more than ~3 ids per source piece, and the cap
+    stops a looping beam early."""
+    return min(cfg.max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+
+
 def predict(
     model,
     docs: list[Document],
@@ -150,7 +155,7 @@ def predict(
         procs = LogitsProcessorList()
         constraint = None
         if cfg.constrained:
-            constraint = GrammarConstraint(grammar, sources, cfg.num_beams)
+            constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=length_limit(model, batch, cfg))
             procs.append(constraint)
         ids = generate_ids(model, batch, procs, cfg, enc=enc)
         for i, ex, src, gen in zip(idx, chunk, sources, ids, strict=True):

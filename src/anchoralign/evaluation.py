@@ -23,9 +23,27 @@ def evaluate_documents(
     scores["malformed"] = result.malformed
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected
+    scores["violations"] = violations(result.documents, schema)
     if result.anchor_spans is not None:
         scores["anchor_scorer"] = anchor_scores(gold, result.anchor_spans, result.anchor_candidates or [])
     return scores, result.documents
+
+
+def violations(docs: list[Document], schema: Schema | None) -> dict:
+    """What the anchor-guided constraint rules out, counted in predictions: relations whose (head type,
+    relation, tail type) is not among the schema's signatures (both directions for symmetric relations), and
+    spans predicted with more than one type."""
+    outside = two_types = 0
+    for doc in docs:
+        if schema is not None and schema.signatures:
+            for r in doc.relations:
+                h, t = doc.entities[r.head], doc.entities[r.tail]
+                outside += not schema.allows(h.type, r.type, t.type)
+        spans: dict[tuple[int, int], set[str]] = {}
+        for e in doc.entities:
+            spans.setdefault(e.span, set()).add(e.type)
+        two_types += sum(1 for types in spans.values() if len(types) > 1)
+    return {"relations_outside_signatures": outside, "spans_with_two_types": two_types}
 
 
 def anchor_scores(gold: list[Document], predicted: list[list[tuple[int, int]]], candidates: list[list[int]]) -> dict:

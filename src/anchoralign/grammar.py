@@ -21,7 +21,8 @@ MENTION is a contiguous slice of the source ids that starts and ends on word bou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 __all__ = ["MARKERS", "Source", "TargetVocab", "Grammar", "State", "GrammarError", "Span"]
@@ -167,8 +168,8 @@ class Grammar:
         triples given the anchor's type (both directions for ``symmetric`` relations); ``consistent_types``: a
         span generated twice keeps its first type; ``use_anchor_starts``: an anchor mention starts only at
         ``Source.anchor_starts``; ``entity_coverage``: the sequence may not end while a token of
-        ``Source.entity_starts`` starts no generated entity, and a standalone entity generated then must start at
-        such a token.
+        ``Source.entity_starts`` lies in no generated entity, and a standalone entity generated then must start
+        at such a token.
         """
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -288,6 +289,25 @@ class Grammar:
 
     # -- allowed continuations (used by the constraint) ----------------------------------------------
 
+    @contextmanager
+    def _no_coverage(self) -> Iterator[None]:
+        """Entity coverage off for a moment: it decides what the constraint offers, never what parses."""
+        coverage, self.entity_coverage = self.entity_coverage, False
+        try:
+            yield
+        finally:
+            self.entity_coverage = coverage
+
+    def closing_allowed(self, state: State, source: Source) -> list[int]:
+        """What ``allowed`` gives when the output must end soon: no entity coverage, and no id that opens a new
+        piece (group, relation, standalone entity) where another continuation exists."""
+        with self._no_coverage():
+            allowed = self.allowed(state, source)
+        openers = {self.group_open, self.m["<ent>"], self.m["<rel>"], self.m["<rel-inv>"]}
+        if state.phase == "after_head_type":  # an anchor needs one relation: let it open
+            return allowed
+        return [t for t in allowed if t not in openers] or allowed
+
     def allowed(self, state: State, source: Source) -> list[int]:
         """Every id the grammar accepts next in ``state``."""
         m, ph = self.m, state.phase
@@ -349,7 +369,8 @@ class Grammar:
         """Tagger-predicted entity start tokens that no generated entity starts at yet."""
         if not self.entity_coverage or not source.entity_starts:
             return set()
-        return set(source.entity_starts) - {sp[0] for sp, _ in state.placed}
+        inside = {t for (a, b), _ in state.placed for t in range(a, b)}
+        return set(source.entity_starts) - inside
 
     def _starts(self, state: State, source: Source) -> list[int]:
         starts = source.word_starts()
@@ -360,6 +381,10 @@ class Grammar:
         if state.role == "anchor" and self.use_anchor_starts and source.anchor_starts is not None:
             starts = [p for p in starts if p in source.anchor_starts]
         return starts
+
+    def _after_label_any(self, state: State, source: Source) -> list[int]:
+        with self._no_coverage():
+            return self._after_label(state, source)
 
     def _after_label(self, state: State, source: Source) -> list[int]:
         """The markers that may close the label being read (they start whatever comes next)."""
@@ -431,7 +456,7 @@ class Grammar:
             nxt, full = self.vocab.trie("entity" if ph == "etype" else "relation")
             if tok in nxt.get(state.label, ()):
                 return replace(state, label=state.label + (tok,))
-            if state.label in full and tok in self._after_label(state, source):
+            if state.label in full and tok in self._after_label_any(state, source):
                 name = full[state.label]
                 done = replace(state, label=())
                 return self._close_label(done, name, tok, source, events)
