@@ -3,6 +3,7 @@ test_overfitting_IO); resume continues to the same weights as an uninterrupted r
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from anchoralign.batching import collate, make_examples
@@ -61,18 +62,22 @@ def test_overfit_save_reload_identical(tmp_path) -> None:
     assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "metrics.jsonl").is_file()
 
 
-def test_resume_reaches_the_same_weights(tmp_path) -> None:
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_reaches_the_same_weights(tmp_path, ema) -> None:
     docs, schema = toy_docs(), toy_schema()
+    cfg = _cfg(4)
+    cfg.train.ema_decay = ema
+    cfg.train.eval_from_epoch = 1  # evaluation swaps the averaged weights in and out every epoch
     torch.manual_seed(0)
     straight = tiny_model(tmp_path)
-    train(_cfg(4), docs, docs, schema, tmp_path / "a", model=straight, progress=False)
+    train(cfg, docs, docs, schema, tmp_path / "a", model=straight, progress=False)
 
     torch.manual_seed(0)
     part = tiny_model(tmp_path)
-    train(_cfg(4), docs, docs, schema, tmp_path / "b", model=part, progress=False, stop_after_epoch=2)
+    train(cfg, docs, docs, schema, tmp_path / "b", model=part, progress=False, stop_after_epoch=2)
     torch.manual_seed(123)  # resume must not depend on the caller's RNG
     resumed = tiny_model(tmp_path)
-    train(_cfg(4), docs, docs, schema, tmp_path / "b", model=resumed, resume=True, progress=False)
+    train(cfg, docs, docs, schema, tmp_path / "b", model=resumed, resume=True, progress=False)
     a = load_model(tmp_path / "a" / "checkpoint").state_dict()
     b = load_model(tmp_path / "b" / "checkpoint").state_dict()
     assert a.keys() == b.keys()

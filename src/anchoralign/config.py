@@ -29,6 +29,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     grad_clip: float = 1.0
     label_smoothing: float = 0.0  # of the generation loss
+    ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
     bf16: bool = True  # bf16 autocast (CPU and CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch

@@ -156,6 +156,7 @@ def train(
     optimizer = torch.optim.AdamW(_param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
+    ema = _Ema(model, tc.ema_decay) if tc.ema_decay > 0 else None
     start_epoch, best, best_epoch, elapsed = 1, -1.0, 0, 0.0
     best_dev: dict = {}
     if resume and (ckpt / "state.pt").is_file():
@@ -167,6 +168,8 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["py_rng"])
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        if ema is not None and state.get("ema") is not None:
+            ema.shadow = state["ema"]
         best_dev, elapsed = state["best_dev"], state["elapsed"]
         log.info("resumed from %s at epoch %d (best dev RE+ %.4f at epoch %d)", ckpt, start_epoch, best, best_epoch)
     elif resume:
@@ -195,6 +198,8 @@ def train(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update(model)
             bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}")
             bar.update(1)
         bar.close()
@@ -202,6 +207,8 @@ def train(
                   "lr": scheduler.get_last_lr()[0], "train_seconds": round(time.time() - t_start, 1)}
         out_of_time = tc.max_minutes > 0 and (time.time() - t_start) / 60 >= tc.max_minutes
         if epoch >= tc.eval_from_epoch or epoch == tc.epochs or out_of_time:
+            if ema is not None:
+                ema.swap(model)  # evaluate and save the averaged weights
             dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode)
             record["dev"] = {t: dev[t]["micro"] for t in ("ner", "re", "re_strict")}
             record["dev_malformed"] = dev["malformed"]
@@ -213,6 +220,8 @@ def train(
                 meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
                         "versions": _versions()}
                 _save_best(model, out, meta, cfg)
+            if ema is not None:
+                ema.swap(model)
         record["best_epoch"] = best_epoch
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -226,7 +235,8 @@ def train(
         log.info("epoch %d: %s", epoch, json.dumps(record))
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "epoch": epoch, "best": best,
-                 "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start}
+                 "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
+                 "ema": ema.shadow if ema is not None else None}
 
         def write_ckpt(tmp: Path, state=state) -> None:
             save_model(model, tmp)
@@ -239,6 +249,29 @@ def train(
             log.info("stopping after epoch %d: train.max_minutes=%s reached", epoch, tc.max_minutes)
             break
     return TrainResult(out, best_epoch, best_dev, epoch, time.time() - t_start)
+
+
+class _Ema:
+    """An exponential moving average of the trainable weights (Polyak averaging), swapped in to evaluate."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for n, p in model.named_parameters():
+            if n in self.shadow:
+                self.shadow[n].lerp_(p.detach(), 1 - self.decay)
+
+    @torch.no_grad()
+    def swap(self, model: torch.nn.Module) -> None:
+        """Exchange the model's weights and the averaged ones (call twice to restore)."""
+        for n, p in model.named_parameters():
+            if n in self.shadow:
+                tmp = p.detach().clone()
+                p.copy_(self.shadow[n])
+                self.shadow[n] = tmp
 
 
 def _tensorboard(out: Path):
