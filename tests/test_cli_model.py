@@ -214,3 +214,14 @@ def test_type_labels_that_tokenize_the_same_fail_as_input_error() -> None:
         schema.add_entity_type(name)
     with pytest.raises(InputError, match="'Org' and 'ORG'"):
         build_vocab(tok, schema, tok.sep_token_id)
+
+
+def test_evaluate_prints_a_table_and_writes_the_json(model_dir, gold_jsonl, tmp_path, capsys) -> None:
+    out = tmp_path / "metrics.json"
+    argv = ["evaluate", "--model", str(model_dir), "--input", str(gold_jsonl), "--format", "jsonl",
+            "--output", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "NER strict" in printed and "RE+ strict" in printed and "malformed generated pieces: 0" in printed
+    saved = json.loads(out.read_text())
+    assert saved["violations"] == {"relations_outside_signatures": 0, "spans_with_two_types": 0}

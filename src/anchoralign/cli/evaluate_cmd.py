@@ -60,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(text)
     else:
-        print(format_table(scores, f"{name} ({'constrained' if decode.constrained else 'unconstrained'} decoding)"))
+        tasks = {t: scores[t] for t in ("ner", "re", "re_strict")}
+        print(format_table(tasks, f"{name} ({'constrained' if decode.constrained else 'unconstrained'} decoding)"))
         print(f"malformed generated pieces: {scores['malformed']} {scores['malformed_by_kind'] or ''}")
+        print(f"constraint violations in the predictions: {scores['violations']}")
+        if "anchor_scorer" in scores:
+            a = scores["anchor_scorer"]
+            print(f"anchor scorer vs gold anchors: P {a['precision']:.4f} R {a['recall']:.4f} F1 {a['f1']:.4f}; "
+                  f"candidate-start recall {a['candidate_recall']:.4f} ({a['gold_anchors']} gold anchors)")
     return 0
