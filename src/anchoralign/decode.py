@@ -206,8 +206,9 @@ def _with_anchor_candidates(model, enc, batch, chunk: list[Example], idx: list[i
 
     from .anchor_heads import bio_spans
 
-    probs = model.anchor_probs(enc, batch["word_pos"])  # (B, W) P(word begins an anchor)
-    tags = model.heads.tag_logits(enc, batch["word_pos"]).argmax(-1)  # (B, W)
+    logits = model.heads.tag_logits(enc, batch["word_pos"])  # (B, W, 3), computed once for both uses
+    probs = logits.softmax(-1)[..., 1]  # (B, W) P(word begins an anchor)
+    tags = logits.argmax(-1)  # (B, W)
     acfg = model.anchor
     sources = []
     for row, (ex, i) in enumerate(zip(chunk, idx, strict=True)):

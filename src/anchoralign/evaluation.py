@@ -57,7 +57,8 @@ def anchor_scores(gold: list[Document], predicted: list[list[tuple[int, int]]], 
         fp += len(p - spans)
         fn += len(spans - p)
         total += len(spans)
-        hit += sum(1 for s, _ in spans if s in set(cand))
+        starts = set(cand)
+        hit += sum(1 for s, _ in spans if s in starts)
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0

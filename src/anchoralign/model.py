@@ -118,13 +118,6 @@ class Seq2SeqIE(nn.Module):
                 out["loss"] = out["loss"] + self.anchor.lambda_align * out["align_loss"]
         return out
 
-    @torch.no_grad()
-    def anchor_probs(self, enc: torch.Tensor, word_pos: torch.Tensor) -> torch.Tensor | None:
-        """P(word begins an anchor) (B, W), or None without a scorer."""
-        if self.heads is None or self.heads.scorer is None:
-            return None
-        return self.heads.tag_logits(enc, word_pos).softmax(-1)[..., 1]
-
     def _generation(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.kind == "copy":
             self.net.label_smoothing = self.label_smoothing
