@@ -64,7 +64,7 @@ def _mentions_unique(doc: Document, src: Source) -> bool:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(documents(), st.sampled_from([("anchor", "anchor"), ("anchor", "head"), ("flat", "anchor")]))
+@given(documents(), st.sampled_from([("anchor", "anchor"), ("anchor", "anchor-head"), ("anchor", "head"), ("flat", "anchor")]))
 def test_parse_inverts_linearize(doc: Document, fmt_grouping) -> None:
     fmt, grouping = fmt_grouping
     src = source_for(doc.words)
@@ -95,6 +95,24 @@ def test_tie_prefers_earlier_mention() -> None:
     doc = Document("x", text, tokens)
     doc = doc.with_annotations([doc.make_entity(1, 2, "Org"), doc.make_entity(0, 1, "Peop")], [Relation(1, 0, "Work_For")])
     assert [g.anchor for g in gold_anchor_groups(doc)] == [1]  # entity 1 starts at token 0
+    assert [g.anchor for g in gold_anchor_groups(doc, "head")] == [1]  # it is also the relation's head
+
+
+def test_head_ties_prefer_the_relation_head() -> None:
+    text, tokens = tokens_from_words("In Boston Acme works".split())
+    doc = Document("x", text, tokens)
+    doc = doc.with_annotations([doc.make_entity(1, 2, "Loc"), doc.make_entity(2, 3, "Org")], [Relation(1, 0, "Based_In")])
+    assert [g.anchor for g in gold_anchor_groups(doc)] == [0]  # text order: the earlier mention, written <rel-inv>
+    assert [g.anchor for g in gold_anchor_groups(doc, "head")] == [1]  # head first: the organisation
+    src = source_for(doc.words)
+    inv, fwd = (linearize(doc, src, VOCAB, "anchor", g).ids for g in ("anchor", "anchor-head"))
+    assert MARK["<rel-inv>"] in inv and MARK["<rel-inv>"] not in fwd and MARK["<rel>"] in fwd
+    # a strict majority still wins over the tie rule: C covers two relations as their tail
+    text, tokens = tokens_from_words("A B C".split())
+    doc = Document("y", text, tokens)
+    doc = doc.with_annotations([doc.make_entity(i, i + 1, "Peop") for i in range(3)],
+                               [Relation(0, 2, "Kill"), Relation(1, 2, "Kill")])
+    assert [(g.anchor, g.relations) for g in gold_anchor_groups(doc, "head")] == [(2, (0, 1))]
 
 
 def test_repeated_mention_is_counted_when_ambiguous() -> None:

@@ -25,20 +25,30 @@ def _text_order(doc: Document, i: int) -> tuple[int, int, str]:
     return (e.start, e.end, e.type)
 
 
-def gold_anchor_groups(doc: Document) -> list[AnchorGroup]:
-    """Greedy cover: repeatedly take the entity touching the most uncovered relations (ties: earlier mention).
+def gold_anchor_groups(doc: Document, ties: str = "text") -> list[AnchorGroup]:
+    """Greedy cover: repeatedly take the entity touching the most uncovered relations.
+
+    ``ties="text"`` (DESIGN.md §2) breaks ties by the earlier mention. ``ties="head"`` first prefers the entity
+    that is the head of more of the relations it would cover, then the earlier mention: the anchor is then
+    usually the relation's head (a person, an organisation), fewer relations are written ``<rel-inv>``, and
+    which entity is the anchor depends on the relation rather than on word order.
 
     Every relation ends up in exactly one group, under the anchor that covers it in either direction. An
     entity in no relation is never an anchor. Groups are returned in text order of their anchors.
     """
+    if ties not in ("text", "head"):
+        raise ValueError(f"ties must be 'text' or 'head', got {ties!r}")
     uncovered = set(range(len(doc.relations)))
     touching: dict[int, set[int]] = {}
     for ri, r in enumerate(doc.relations):
         touching.setdefault(r.head, set()).add(ri)
         touching.setdefault(r.tail, set()).add(ri)
     groups: list[AnchorGroup] = []
+    def heads(e: int) -> int:
+        return sum(1 for ri in touching[e] & uncovered if doc.relations[ri].head == e) if ties == "head" else 0
+
     while uncovered:
-        best = min(touching, key=lambda e: (-len(touching[e] & uncovered), _text_order(doc, e)))
+        best = min(touching, key=lambda e: (-len(touching[e] & uncovered), -heads(e), _text_order(doc, e)))
         covered = touching[best] & uncovered
         groups.append(AnchorGroup(best, tuple(sorted(covered))))
         uncovered -= covered

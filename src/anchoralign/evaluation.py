@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .anchors import gold_anchor_groups
 from .decode import DecodeConfig, predict
+from .linearize import groups_of
 from .metrics import score_documents
 from .schema import Schema
 from .types import Document
@@ -25,7 +25,8 @@ def evaluate_documents(
     scores["constraint_rejections"] = result.rejected
     scores["violations"] = violations(result.documents, schema)
     if result.anchor_spans is not None:
-        scores["anchor_scorer"] = anchor_scores(gold, result.anchor_spans, result.anchor_candidates or [])
+        grouping = getattr(getattr(model, "config", None), "grouping", "anchor")
+        scores["anchor_scorer"] = anchor_scores(gold, result.anchor_spans, result.anchor_candidates or [], grouping)
     return scores, result.documents
 
 
@@ -46,12 +47,14 @@ def violations(docs: list[Document], schema: Schema | None) -> dict:
     return {"relations_outside_signatures": outside, "spans_with_two_types": two_types}
 
 
-def anchor_scores(gold: list[Document], predicted: list[list[tuple[int, int]]], candidates: list[list[int]]) -> dict:
+def anchor_scores(
+    gold: list[Document], predicted: list[list[tuple[int, int]]], candidates: list[list[int]], grouping: str = "anchor"
+) -> dict:
     """The anchor scorer against gold anchors (DESIGN.md §2): span P/R/F1 of its BIO output, and the recall
     of the candidate starts handed to the constraint (a gold anchor missed there cannot open a group)."""
     tp = fp = fn = hit = total = 0
     for doc, pred, cand in zip(gold, predicted, candidates or [[]] * len(gold), strict=True):
-        spans = {doc.entities[g.anchor].span for g in gold_anchor_groups(doc)}
+        spans = {doc.entities[g.anchor].span for g in groups_of(doc, grouping)}
         p = set(pred)
         tp += len(spans & p)
         fp += len(p - spans)

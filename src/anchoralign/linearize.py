@@ -14,7 +14,20 @@ from .anchors import gold_anchor_groups, head_groups
 from .grammar import Events, Grammar, Source, Span, TargetVocab
 from .types import Document, Entity, Relation
 
-__all__ = ["LinearizeResult", "ParseResult", "linearize", "parse", "canonical"]
+__all__ = ["GROUPINGS", "LinearizeResult", "ParseResult", "linearize", "parse", "canonical", "groups_of"]
+
+# grouping name -> tie rule of the greedy anchor cover (anchors.gold_anchor_groups); "head" groups by head
+_TIES = {"anchor": "text", "anchor-head": "head"}
+GROUPINGS = (*_TIES, "head")
+
+
+def groups_of(doc: Document, grouping: str = "anchor"):
+    """The relation groups of ``doc`` under ``grouping`` (one of ``GROUPINGS``)."""
+    if grouping == "head":
+        return head_groups(doc)
+    if grouping not in _TIES:
+        raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
+    return gold_anchor_groups(doc, _TIES[grouping])
 
 
 @dataclass
@@ -86,7 +99,7 @@ def linearize(
 
     out: list[int] = []
     if fmt == "anchor":
-        groups = gold_anchor_groups(kept) if grouping == "anchor" else head_groups(kept)
+        groups = groups_of(kept, grouping)
         for g in groups:
             out += emit(m["<anchor>"])
             out += mention(g.anchor)

@@ -41,15 +41,17 @@ class ModelConfig:
     max_source_length: int = 256
     max_target_length: int = 192
     target_format: str = "anchor"  # anchor | flat
-    grouping: str = "anchor"  # anchor (greedy anchor cover) | head (group by relation head)
+    grouping: str = "anchor"  # anchor (greedy cover, ties: earlier mention) | anchor-head (ties: relation head) | head
     extend_vocabulary: bool = True  # add training-set characters the tokenizer lacks (CJK for MiniLM)
     extra_tokens: list[str] = field(default_factory=list)  # the characters added (filled in at build time)
 
     def validate(self) -> None:
         if self.target_format not in ("anchor", "flat"):
             raise ValueError(f"model.target_format must be 'anchor' or 'flat', got {self.target_format!r}")
-        if self.grouping not in ("anchor", "head"):
-            raise ValueError(f"model.grouping must be 'anchor' or 'head', got {self.grouping!r}")
+        from .linearize import GROUPINGS
+
+        if self.grouping not in GROUPINGS:
+            raise ValueError(f"model.grouping must be one of {', '.join(GROUPINGS)}, got {self.grouping!r}")
         if self.decoder_layers < 1:
             raise ValueError(f"model.decoder_layers must be >= 1, got {self.decoder_layers}")
 
