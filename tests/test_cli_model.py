@@ -225,3 +225,25 @@ def test_evaluate_prints_a_table_and_writes_the_json(model_dir, gold_jsonl, tmp_
     assert "NER strict" in printed and "RE+ strict" in printed and "malformed generated pieces: 0" in printed
     saved = json.loads(out.read_text())
     assert saved["violations"] == {"relations_outside_signatures": 0, "spans_with_two_types": 0}
+
+
+def test_evaluate_with_tagger_spans_and_decode_overrides(model_dir, gold_jsonl, tmp_path, capsys) -> None:
+    pred = tmp_path / "p.json"
+    base = ["evaluate", "--model", str(model_dir), "--input", str(gold_jsonl), "--format", "jsonl", "--json"]
+    assert main([*base, "--set", "decode.tagger_spans=true", "--predictions", str(pred)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["malformed"] == 0 and scores["violations"]["spans_with_two_types"] == 0
+    assert len(json.loads(pred.read_text())) == len(toy_docs())
+    for bad, expected in (("train.lr=1", "decode.KEY=VALUE"), ("decode.nope=1", "unknown config field"),
+                          ("decode.num_beams=0", "num_beams")):
+        assert main([*base, "--set", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_command_help_lists_the_command_options(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--model" in out and "--set" in out

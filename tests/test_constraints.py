@@ -141,6 +141,43 @@ def test_anchor_guided_constraint_guarantees(fmt: str, choices: list[int], ancho
         assert events.errors == {}
 
 
+@st.composite
+def tagged_spans(draw) -> frozenset:
+    """Non-overlapping typed word spans, as the entity tagger's BIO output gives them."""
+    out, w = set(), 0
+    while w < len(WORDS):
+        w += draw(st.integers(0, 3))
+        n = draw(st.integers(1, 3))
+        if w + n <= len(WORDS) and draw(st.booleans()):
+            out.add((w, w + n, draw(st.sampled_from(["Peop", "Org", "Loc"]))))
+        w += n
+    return frozenset(out)
+
+
+@pytest.mark.parametrize("fmt", ["anchor", "flat"])
+@settings(max_examples=200, deadline=None)
+@given(choices=st.lists(st.integers(0, 10_000), min_size=1, max_size=80), spans=tagged_spans(),
+       anchor_words=st.sets(st.integers(0, len(WORDS) - 1), min_size=1, max_size=4))
+def test_tagger_spans_are_the_only_mentions(fmt: str, choices: list[int], spans: frozenset, anchor_words: set[int]) -> None:
+    base = source_for(WORDS)
+    starts = frozenset(p for p in base.word_starts() if base.piece_token[p] in anchor_words)
+    src = type(base)(base.ids, base.piece_token, starts, frozenset(a for a, _, _ in spans), spans)
+    grammar = Grammar(VOCAB, fmt, signatures=SIGNATURES, symmetric={"Kill"}, consistent_types=True,
+                      use_anchor_starts=True, entity_coverage=True, tagger_spans=True)
+    ids = _walk(grammar, src, choices)  # never a dead end, even when a relation's tail type is not tagged
+    text, tokens = tokens_from_words(WORDS)
+    result = parse(ids, src, VOCAB, Document("d", text, tokens), fmt, grammar=grammar)
+    assert result.errors == {}
+    doc = result.document
+    assert {(e.start, e.end, e.type) for e in doc.entities} <= spans
+    assert {a for a, _, _ in spans} <= {t for e in doc.entities for t in range(e.start, e.end)}  # all covered
+    for r in doc.relations:
+        h, t = doc.entities[r.head], doc.entities[r.tail]
+        assert (h.type, r.type, t.type) in SIGNATURES or (r.type == "Kill" and (t.type, r.type, h.type) in SIGNATURES)
+    if not spans:
+        assert ids == [VOCAB.eos_id]
+
+
 def test_no_dead_end_on_an_input_without_words() -> None:
     empty = type(source_for(["x"]))((1, 2), (-1, -1))  # [CLS] [SEP]: every character was dropped
     for grammar in (Grammar(VOCAB, "anchor"), Grammar(VOCAB, "flat", signatures=SIGNATURES, consistent_types=True)):

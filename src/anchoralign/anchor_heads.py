@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "alignment_loss", "bio_spans"]
+__all__ = ["AnchorConfig", "AnchorHeads", "alignment_loss", "bio_spans", "typed_bio_spans"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
 
@@ -123,4 +123,20 @@ def bio_spans(tags: list[int]) -> list[tuple[int, int]]:
                 start = None
             if t in (BEGIN, INSIDE):
                 start = i
+    return spans
+
+
+def typed_bio_spans(tags: list[int]) -> list[tuple[int, int, int]]:
+    """Typed word spans ``(s, e, k)`` from the entity tagger's tags (0: outside, 1 + 2k: begins type k, 2 + 2k:
+    inside type k). An I of another type than the open span, or without a B, starts a span of its own type."""
+    spans, start, kind = [], None, -1
+    for i, t in enumerate(tags + [0]):
+        k = (t - 1) // 2 if t > 0 else -1
+        inside = t > 0 and t % 2 == 0
+        if t == 0 or not inside or k != kind:
+            if start is not None:
+                spans.append((start, i, kind))
+                start = None
+            if t > 0:
+                start, kind = i, k
     return spans

@@ -32,6 +32,7 @@ class DecodeConfig:
     consistent_types: bool = True  # a span generated twice keeps its first type
     anchor_candidates: bool = True  # anchor groups open only at the anchor scorer's candidates (if trained)
     entity_coverage: bool = True  # do not end before every entity start the tagger predicts is generated
+    tagger_spans: bool = False  # every mention is one of the entity tagger's typed spans, with its type
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
@@ -135,7 +136,8 @@ def predict(
     model.eval()
     grammar = make_grammar(model, cfg)
     has_scorer = model.heads is not None and model.heads.scorer is not None
-    has_tagger = cfg.constrained and cfg.entity_coverage and model.heads is not None and model.heads.entity_tagger is not None
+    has_tagger = (cfg.constrained and (cfg.entity_coverage or cfg.tagger_spans) and model.heads is not None
+                  and model.heads.entity_tagger is not None)
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
@@ -181,22 +183,31 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
     symmetric = {n for n, t in schema.relation_types.items() if t.symmetric}
     has_scorer = model.heads is not None and model.heads.scorer is not None
     has_tagger = model.heads is not None and model.heads.entity_tagger is not None
+    if cfg.tagger_spans and not has_tagger:
+        log.warning("decode.tagger_spans is on but this model has no entity tagger (anchor.entity_tagging): ignored")
     return Grammar(model.vocab, fmt, signatures=sigs, symmetric=symmetric, consistent_types=cfg.consistent_types,
                    use_anchor_starts=cfg.anchor_candidates and has_scorer and fmt == "anchor",
-                   entity_coverage=cfg.entity_coverage and has_tagger)
+                   entity_coverage=cfg.entity_coverage and has_tagger, tagger_spans=cfg.tagger_spans and has_tagger)
 
 
 def _with_entity_starts(model, enc, batch, sources: list) -> list:
-    """Sources carrying the tokens where the entity tagger predicts an entity begins (a B tag)."""
+    """Sources carrying the tokens where the entity tagger predicts an entity begins (a B tag), and its typed
+    spans (``Source.entity_spans``, read by the grammar only with ``decode.tagger_spans``)."""
     from dataclasses import replace
+
+    from .anchor_heads import typed_bio_spans
 
     idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
     tags = model.heads.entity_tagger(enc.gather(1, idx).float()).argmax(-1)  # (B, W)
+    names = list(model.schema.entity_types)  # the tagger's type order (batching._entity_tags)
     out = []
     for row, src in enumerate(sources):
         starts = src.word_starts()
-        begins = {src.piece_token[starts[w]] for w, t in enumerate(tags[row, : len(starts)].tolist()) if t % 2 == 1}
-        out.append(replace(src, entity_starts=frozenset(begins)))
+        row_tags = tags[row, : len(starts)].tolist()
+        begins = {src.piece_token[starts[w]] for w, t in enumerate(row_tags) if t % 2 == 1}
+        tok = [src.piece_token[p] for p in starts]
+        spans = frozenset((tok[a], tok[b - 1] + 1, names[k]) for a, b, k in typed_bio_spans(row_tags) if k < len(names))
+        out.append(replace(src, entity_starts=frozenset(begins), entity_spans=spans))
     return out
 
 

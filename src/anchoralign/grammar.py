@@ -43,6 +43,9 @@ class Source:
     anchor_starts: frozenset[int] | None = None
     # Tokens where the entity tagger predicts an entity starts (entity coverage); None: no coverage.
     entity_starts: frozenset[int] | None = None
+    # The entity tagger's typed spans (token start, token end, type); when set, every mention must be one of
+    # them, with its type (``Grammar(tagger_spans=True)``). None: mentions may be any span.
+    entity_spans: frozenset[Span] | None = None
 
     def is_word_start(self, p: int) -> bool:
         t = self.piece_token[p]
@@ -161,6 +164,7 @@ class Grammar:
         consistent_types: bool = False,
         use_anchor_starts: bool = False,
         entity_coverage: bool = False,
+        tagger_spans: bool = False,
     ) -> None:
         """The plain grammar, or with the anchor-guided restrictions of DESIGN.md §4:
 
@@ -169,7 +173,8 @@ class Grammar:
         span generated twice keeps its first type; ``use_anchor_starts``: an anchor mention starts only at
         ``Source.anchor_starts``; ``entity_coverage``: the sequence may not end while a token of
         ``Source.entity_starts`` lies in no generated entity, and a standalone entity generated then must start
-        at such a token.
+        at such a token; ``tagger_spans``: every mention is one of ``Source.entity_spans`` (when the source
+        carries them), typed as there.
         """
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -183,6 +188,7 @@ class Grammar:
         self.consistent_types = consistent_types
         self.entity_coverage = entity_coverage
         self.use_anchor_starts = use_anchor_starts
+        self.tagger_spans = tagger_spans
         self.sigs: set[tuple[str, str, str]] | None = None
         self._base_cache: dict = {}
         if signatures is not None:
@@ -207,9 +213,15 @@ class Grammar:
                 return t
         return None
 
-    def _rels_for(self, head_type: str, inv: bool) -> set[str]:
+    def _rels_for(self, head_type: str, inv: bool, source: Source | None = None) -> set[str]:
+        """Relations the signatures allow from an anchor of ``head_type`` (``inv``: as the tail); with tagger
+        spans, only those whose other argument type some tagged span has (else the tail would dead-end)."""
         assert self.sigs is not None
-        return {r for h, r, t in self.sigs if (t if inv else h) == head_type}
+        spans = self._spans_of(source) if source is not None else None
+        if spans is None:
+            return {r for h, r, t in self.sigs if (t if inv else h) == head_type}
+        have = {t for _, _, t in spans}
+        return {r for h, r, t in self.sigs if (t if inv else h) == head_type and (h if inv else t) in have}
 
     def _types_for(self, state: State, span: tuple[int, int]) -> set[str] | None:
         """Types the current mention may take at ``span`` (None: any)."""
@@ -221,6 +233,29 @@ class Grammar:
         if fixed is not None:
             allowed = {fixed} if allowed is None else allowed & {fixed}
         return allowed
+
+    def _mention_types(self, state: State, source: Source) -> set[str] | None:
+        """Types the closed mention ``state.span`` may take: ``_types_for``, and the tagger's type if it rules."""
+        assert state.span is not None
+        types = self._types_for(state, state.span)
+        if self._spans_of(source) is not None:
+            tagged = self._tagged_types(source, state.span)
+            types = self._anchor_types(state, source, tagged if types is None else types & tagged)
+        return types
+
+    def _anchor_types(self, state: State, source: Source, types: set[str]) -> set[str]:
+        """With tagger spans and signatures, an anchor (flat: head) type must leave some relation open."""
+        if self.sigs is None or state.role not in ("anchor", "head") or self._spans_of(source) is None:
+            return types
+        both = self.fmt == "anchor"
+        return {t for t in types if self._rels_for(t, False, source) or (both and self._rels_for(t, True, source))}
+
+    def _spans_of(self, source: Source) -> frozenset[Span] | None:
+        return source.entity_spans if self.tagger_spans else None
+
+    def _tagged_types(self, source: Source, span: tuple[int, int]) -> set[str]:
+        spans = self._spans_of(source) or frozenset()
+        return {t for a, b, t in spans if (a, b) == span}
 
     def _base_types(self, state: State) -> set[str] | None:
         """Types the schema signatures allow for the current mention's role (None: any)."""
@@ -244,14 +279,19 @@ class Grammar:
         """A mention of ``n`` pieces from piece ``s`` may end here: a boundary, and some type remains for it."""
         if not source.is_boundary(s + n):
             return False
-        if self.sigs is None and not self.consistent_types:
+        tagged = self._spans_of(source) is not None
+        if self.sigs is None and not self.consistent_types and not tagged:
             return True
-        types = self._types_for(state, source.token_span(s, n))
+        span = source.token_span(s, n)
+        types = self._types_for(state, span)
+        if tagged:
+            types = self._tagged_types(source, span) & (types if types is not None else set(self.vocab.entity_labels))
+            types = self._anchor_types(state, source, types)
         return types is None or bool(types)
 
     def _can_finish(self, state: State, source: Source, s: int, n: int) -> bool:
         """Some end at or beyond ``n`` pieces from ``s`` is allowed (so the walk never reaches a dead end)."""
-        if self.sigs is None and not self.consistent_types:
+        if self.sigs is None and not self.consistent_types and self._spans_of(source) is None:
             return True
         k = n
         while s + k <= len(source.ids) and (k == 0 or source.piece_token[s + k - 1] >= 0):
@@ -279,13 +319,13 @@ class Grammar:
                     complete = True
         return out, complete
 
-    def _rel_markers(self, state: State) -> list[int]:
+    def _rel_markers(self, state: State, source: Source | None = None) -> list[int]:
         """``<rel>``/``<rel-inv>`` that still have a relation label for the anchor's type."""
         m = self.m
         out = [m["<rel>"], m["<rel-inv>"]] if self.fmt == "anchor" else [m["<rel>"]]
         if self.sigs is None or state.head is None:
             return out
-        return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"])]
+        return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"], source)]
 
     # -- allowed continuations (used by the constraint) ----------------------------------------------
 
@@ -341,24 +381,22 @@ class Grammar:
         if ph in ("etype", "rlabel"):
             if ph == "etype":
                 assert state.span is not None
-                nxt_ids, complete = self._label_next(
-                    "entity", state.label, self._types_for(state, state.span)
-                )
+                nxt_ids, complete = self._label_next("entity", state.label, self._mention_types(state, source))
             else:
                 names = None
                 if self.sigs is not None and state.head is not None:
-                    names = self._rels_for(state.head[2], bool(state.rel and state.rel[1]))
+                    names = self._rels_for(state.head[2], bool(state.rel and state.rel[1]), source)
                 nxt_ids, complete = self._label_next("relation", state.label, names)
             out = set(nxt_ids)
             if complete:
                 out.update(self._after_label(state, source))
             return sorted(out)
         if ph == "after_head_type":
-            return self._rel_markers(state)
+            return self._rel_markers(state, source)
         if ph == "after_rel":
             return [m["<tail>"]]
         if ph == "group_more":
-            return self._rel_markers(state) + [m["</anchor>"]]
+            return self._rel_markers(state, source) + [m["</anchor>"]]
         return [self.eos]
 
     def _can_open(self, state: State, source: Source, role: str) -> bool:
@@ -374,6 +412,10 @@ class Grammar:
 
     def _starts(self, state: State, source: Source) -> list[int]:
         starts = source.word_starts()
+        spans = self._spans_of(source)
+        if spans is not None:
+            begins = {a for a, _, _ in spans}
+            starts = [p for p in starts if source.piece_token[p] in begins]
         if state.role == "ent":
             uncovered = self._uncovered(state, source)
             if uncovered:
@@ -397,9 +439,9 @@ class Grammar:
             # the label being completed is the anchor's type: only markers with a relation for that type
             label_name = self.vocab.trie("entity")[1].get(state.label)
             head = (state.span[0], state.span[1], label_name) if label_name else None
-            return self._rel_markers(replace(state, head=head))
+            return self._rel_markers(replace(state, head=head), source)
         if state.role == "tail" and self.fmt == "anchor":
-            return self._rel_markers(state) + [m["</anchor>"]]
+            return self._rel_markers(state, source) + [m["</anchor>"]]
         # a flat triple or a standalone entity ends here: what may follow is what the next phase allows, with
         # this mention already placed (entity coverage may forbid the end of the sequence)
         assert state.span is not None

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     available = _available()
     for name, (_, help_text) in available.items():
-        sub.add_parser(name, help=help_text)
+        sub.add_parser(name, help=help_text, add_help=False)  # the command's own parser answers --help
     # Parse the command name first, then let its module add its own arguments.
     known, _ = parser.parse_known_args(argv)
     if known.command is None:

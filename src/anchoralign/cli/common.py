@@ -46,3 +46,22 @@ def dataset_schema(dataset: str, data_dir: str | None) -> Schema:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def decode_config(run_cfg: dict, overrides: list[str]):
+    """The decode settings saved with a model (``run.decode`` of model_config.json), with ``decode.KEY=VALUE``
+    overrides; anything else, or an unknown key, is a user error."""
+    from ..config import RunConfig, apply_overrides
+    from ..decode import DecodeConfig
+
+    for item in overrides:
+        if not item.startswith("decode."):
+            raise InputError(f"--set here takes decode.KEY=VALUE (the model is already trained), got {item!r}")
+    cfg = RunConfig()
+    cfg.decode = DecodeConfig(**run_cfg.get("decode", {}))
+    apply_overrides(cfg, overrides)
+    try:
+        cfg.decode.validate()
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return cfg.decode

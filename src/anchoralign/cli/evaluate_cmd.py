@@ -6,9 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..decode import DecodeConfig
 from ..errors import InputError
-from .common import add_data_arguments, is_tty, read_file, read_split
+from .common import add_data_arguments, decode_config, is_tty, read_file, read_split
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-constraint", action="store_true", help="decode without the grammar constraint")
     p.add_argument("--beams", type=int, default=None, help="beam size (default: the model's config)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
+                   help="override a decode setting of the model's config, e.g. decode.tagger_spans=true (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     run_cfg = json.loads((Path(args.model) / "model_config.json").read_text()).get("run", {})
-    decode = DecodeConfig(**run_cfg.get("decode", {}))
+    decode = decode_config(run_cfg, args.overrides)
     if args.no_constraint:
         decode.constrained = False
     if args.beams:
