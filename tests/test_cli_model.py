@@ -233,7 +233,10 @@ def test_evaluate_with_tagger_spans_and_decode_overrides(model_dir, gold_jsonl, 
     assert main([*base, "--set", "decode.tagger_spans=true", "--predictions", str(pred)]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["malformed"] == 0 and scores["violations"]["spans_with_two_types"] == 0
-    assert len(json.loads(pred.read_text())) == len(toy_docs())
+    predicted = json.loads(pred.read_text())
+    assert len(predicted) == len(toy_docs())
+    # with tagger spans, the predicted entities are a subset of the tagger's: NER tp cannot exceed the tagger's
+    assert scores["ner"]["micro"]["tp"] <= scores["entity_tagger"]["tp"]
     for bad, expected in (("train.lr=1", "decode.KEY=VALUE"), ("decode.nope=1", "unknown config field"),
                           ("decode.num_beams=0", "num_beams")):
         assert main([*base, "--set", bad]) == 2

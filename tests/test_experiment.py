@@ -20,7 +20,9 @@ def test_variants_differ_only_where_they_should() -> None:
     nas = variant_config(base, "no-anchor-selection", 1)
     assert nas.model.grouping == "head" and not nas.anchor.scorer and not nas.decode.anchor_candidates
     assert variant_config(base, "flat", 1).model.target_format == "flat"
-    assert set(VARIANTS) == {"full", "no-anchor-selection", "no-alignment", "no-constraint", "flat"}
+    assert set(VARIANTS) == {"full", "no-anchor-selection", "no-alignment", "no-constraint", "flat", "full-head-ties"}
+    ties = variant_config(base, "full-head-ties", 1)
+    assert ties.model.grouping == "anchor-head" and ties.anchor.scorer and ties.decode.constrained
 
 
 def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) -> None:

@@ -459,3 +459,15 @@ def test_metrics_and_score_command_are_torch_free():
     code = "import sys, anchoralign.metrics, anchoralign.cli.score_cmd; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_tagger_scores_count_typed_spans() -> None:
+    from anchoralign.evaluation import tagger_scores
+
+    text, tokens = tokens_from_words("Mary lives in Paris".split())
+    doc = Document("d", text, tokens)
+    doc = doc.with_annotations([doc.make_entity(0, 1, "Peop"), doc.make_entity(3, 4, "Loc")], [])
+    s = tagger_scores([doc], [[(0, 1, "Peop"), (3, 4, "Org"), (2, 3, "Loc")]])
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 2, 1)
+    assert s["precision"] == pytest.approx(1 / 3) and s["recall"] == pytest.approx(0.5)
+    assert s["f1"] == pytest.approx(0.4)

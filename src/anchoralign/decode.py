@@ -51,6 +51,7 @@ class DecodeResult:
     rejected: int = 0  # steps where the constraint overrode the model's first choice
     anchor_spans: list[list[tuple[int, int]]] | None = None  # the scorer's predicted anchors (token spans)
     anchor_candidates: list[list[int]] | None = None  # candidate anchor start tokens given to the constraint
+    tagger_spans: list[list[tuple[int, int, str]]] | None = None  # the entity tagger's typed token spans
 
     @property
     def malformed(self) -> int:
@@ -154,6 +155,10 @@ def predict(
             sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
         if has_tagger:
             sources = _with_entity_starts(model, enc, batch, sources)
+            if result.tagger_spans is None:
+                result.tagger_spans = [[] for _ in docs]
+            for i, src in zip(idx, sources, strict=True):
+                result.tagger_spans[i] = sorted(src.entity_spans or ())
         procs = LogitsProcessorList()
         constraint = None
         if cfg.constrained:

@@ -27,7 +27,23 @@ def evaluate_documents(
     if result.anchor_spans is not None:
         grouping = getattr(getattr(model, "config", None), "grouping", "anchor")
         scores["anchor_scorer"] = anchor_scores(gold, result.anchor_spans, result.anchor_candidates or [], grouping)
+    if result.tagger_spans is not None:
+        scores["entity_tagger"] = tagger_scores(gold, result.tagger_spans)
     return scores, result.documents
+
+
+def tagger_scores(gold: list[Document], spans: list[list[tuple[int, int, str]]]) -> dict:
+    """The entity tagger's typed spans on their own, as NER strict micro P/R/F1 (what ``decode.tagger_spans``
+    hands the decoder)."""
+    tp = fp = fn = 0
+    for doc, pred in zip(gold, spans, strict=True):
+        g = {(e.start, e.end, e.type) for e in doc.entities}
+        p = set(pred)
+        tp, fp, fn = tp + len(g & p), fp + len(p - g), fn + len(g - p)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+            "tp": tp, "fp": fp, "fn": fn}
 
 
 def violations(docs: list[Document], schema: Schema | None) -> dict:

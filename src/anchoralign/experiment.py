@@ -42,6 +42,9 @@ VARIANTS: dict[str, list[str]] = {
                      "anchor.alignment=false", "anchor.lambda_align=0", "decode.constrained=true"],
     "no-constraint": ["model.target_format=anchor", "model.grouping=anchor", "anchor.scorer=true",
                       "anchor.alignment=true", "decode.constrained=false"],
+    # full, with the anchor cover's ties going to the relation head (docs/method.md §1); not a paper variant
+    "full-head-ties": ["model.target_format=anchor", "model.grouping=anchor-head", "anchor.scorer=true",
+                       "anchor.alignment=true", "decode.constrained=true"],
     "flat": ["model.target_format=flat", "model.grouping=anchor", "anchor.scorer=false", "anchor.alignment=false",
              "decode.constrained=true", "decode.signatures=false", "decode.consistent_types=false",
              "decode.anchor_candidates=false"],
