@@ -250,3 +250,21 @@ def test_command_help_lists_the_command_options(capsys) -> None:
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--model" in out and "--set" in out
+
+
+def test_extract_decodes_as_the_model_was_evaluated(model_dir, tmp_path, capsys) -> None:
+    from dataclasses import asdict
+
+    from anchoralign.api import Extractor, saved_decode_config
+
+    saved = json.loads((model_dir / "model_config.json").read_text())["run"]["decode"]
+    assert asdict(Extractor.load(model_dir).decode) == saved == asdict(saved_decode_config(model_dir))
+    lines = tmp_path / "in.txt"
+    lines.write_text("Mary lives in Paris .\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    argv = ["extract", "--model", str(model_dir), "--input", str(lines), "--output", str(out)]
+    assert main([*argv, "--set", "decode.tagger_spans=true", "--beams", "2"]) == 0
+    _check_extraction([json.loads(x) for x in out.read_text().splitlines()], ["Mary lives in Paris ."])
+    assert main([*argv, "--set", "decode.nope=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown config field 'decode.nope'" in err and len(err.splitlines()) == 1

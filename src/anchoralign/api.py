@@ -15,7 +15,7 @@ from .data.tokenize import tokenize_text
 from .decode import DecodeConfig, predict
 from .types import Document, Token
 
-__all__ = ["Extractor", "split_passages"]
+__all__ = ["Extractor", "saved_decode_config", "split_passages"]
 
 SENTENCE_END_TOKENS = {".", "!", "?", "。", "！", "？", ";", "；"}
 
@@ -38,6 +38,20 @@ def split_passages(tokens: Sequence[Token], max_tokens: int) -> list[list[Token]
     return passages
 
 
+def saved_decode_config(path: str | Path) -> DecodeConfig:
+    """The decode settings saved with a model directory (``run.decode`` of model_config.json), else defaults."""
+    import json
+
+    from .errors import InputError
+
+    try:
+        run = json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8")).get("run", {})
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read model_config.json: {e}", path=path) from None
+    fields = DecodeConfig.__dataclass_fields__
+    return DecodeConfig(**{k: v for k, v in run.get("decode", {}).items() if k in fields})
+
+
 class Extractor:
     """A loaded model plus decoding settings: text lines in, entities and relations with offsets out."""
 
@@ -48,10 +62,12 @@ class Extractor:
         self.last_errors: dict[str, int] = {}
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", **kwargs) -> Extractor:
+    def load(cls, path: str | Path, device: str = "cpu", decode: DecodeConfig | None = None, **kwargs) -> Extractor:
+        """A model directory, decoded as it was evaluated (its saved decode settings) unless ``decode`` is given."""
         from .model import load_model
 
-        return cls(load_model(path, device), **kwargs)
+        model = load_model(path, device)  # first: a path that is not a model directory fails here, in one line
+        return cls(model, decode=decode or saved_decode_config(path), **kwargs)
 
     def extract(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[dict]:
         """One result per text: ``{"text", "entities": [{"id", "start", "end", "type", "text"}],

@@ -48,17 +48,17 @@ def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def decode_config(run_cfg: dict, overrides: list[str]):
-    """The decode settings saved with a model (``run.decode`` of model_config.json), with ``decode.KEY=VALUE``
-    overrides; anything else, or an unknown key, is a user error."""
+def decode_config(model_dir: str, overrides: list[str]):
+    """The decode settings saved with a model directory, with ``decode.KEY=VALUE`` overrides; anything else,
+    or an unknown key, is a user error."""
+    from ..api import saved_decode_config
     from ..config import RunConfig, apply_overrides
-    from ..decode import DecodeConfig
 
     for item in overrides:
         if not item.startswith("decode."):
             raise InputError(f"--set here takes decode.KEY=VALUE (the model is already trained), got {item!r}")
     cfg = RunConfig()
-    cfg.decode = DecodeConfig(**run_cfg.get("decode", {}))
+    cfg.decode = saved_decode_config(model_dir)
     apply_overrides(cfg, overrides)
     try:
         cfg.decode.validate()

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     run_cfg = json.loads((Path(args.model) / "model_config.json").read_text()).get("run", {})
-    decode = decode_config(run_cfg, args.overrides)
+    decode = decode_config(args.model, args.overrides)
     if args.no_constraint:
         decode.constrained = False
     if args.beams:

@@ -14,9 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", help="text lines or JSON Lines with a \"text\" field (default: stdin)")
     p.add_argument("--output", help="JSON Lines output (default: stdout)")
     p.add_argument("--jsonl", action="store_true", help="input is JSON Lines (default: guess from the first line)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--beams", type=int, default=1)
-    p.add_argument("--no-constraint", action="store_true")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's config")
+    p.add_argument("--beams", type=int, default=None, help="beam size (default: the model's config)")
+    p.add_argument("--no-constraint", action="store_true", help="decode without the grammar constraint")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
+                   help="override a decode setting of the model's config (repeatable)")
 
 
 def _texts(lines: list[str], jsonl: bool | None, path: str) -> list[str]:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..api import Extractor
-    from ..decode import DecodeConfig
+    from .common import decode_config
 
     path = args.input or "<stdin>"
     try:
@@ -59,7 +61,15 @@ def run(args: argparse.Namespace) -> int:
         lines.pop()  # the final newline ends the last line; it does not start another
     lines = [ln.rstrip("\r") for ln in lines]
     texts = _texts(lines, True if args.jsonl else None, path)
-    decode = DecodeConfig(constrained=not args.no_constraint, num_beams=args.beams, batch_size=args.batch_size)
+    # the decoding the model was evaluated with (its saved config), then the command line's changes
+    decode = decode_config(args.model, args.overrides)
+    if args.no_constraint:
+        decode.constrained = False
+    if args.beams:
+        decode.num_beams = args.beams
+    if args.batch_size:
+        decode.batch_size = args.batch_size
+    decode.validate()
     extractor = Extractor.load(args.model, decode=decode)
     with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
         results = extractor.extract(texts, progress=bar.update)
