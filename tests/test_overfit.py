@@ -82,3 +82,12 @@ def test_resume_reaches_the_same_weights(tmp_path, ema) -> None:
     b = load_model(tmp_path / "b" / "checkpoint").state_dict()
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_wide_beams_on_an_untrained_model_parse_cleanly(tmp_path) -> None:
+    """More beams than allowed continuations (filler rows at -inf) never reach the output as malformed pieces."""
+    torch.manual_seed(0)
+    model = tiny_model(tmp_path)
+    for beams in (1, 4, 8):
+        result = predict(model, toy_docs(), DecodeConfig(num_beams=beams, max_new_tokens=40))
+        assert result.malformed == 0, (beams, result.errors)

@@ -71,6 +71,10 @@ class GrammarConstraint(LogitsProcessor):
                 allowed = self.grammar.closing_allowed(st, self.sources[item])
             else:
                 allowed = self.grammar.allowed(st, self.sources[item])
+            if not allowed:
+                # a prefix the grammar never offered (a beam search filler taken at -inf when fewer than
+                # num_beams continuations were allowed): end it, so that no row is left without a finite score
+                allowed = [eos]
             if top[r] not in allowed:
                 self.rejected += 1
             rows.extend([r] * len(allowed))

@@ -89,6 +89,8 @@ def generate_ids(
         # Renormalize over what the processors allow: otherwise mass the grammar forbids is charged to every
         # constrained step and beam search prefers short outputs.
         logp = processors(prefix, logp).log_softmax(-1)
+        # a row whose every id was masked would be NaN, and topk ranks NaN first: make it -inf
+        logp = logp.nan_to_num(nan=float("-inf"))
         # finished rows only extend with padding, at no cost
         logp[done] = float("-inf")
         logp[done, model.pad_id] = 0.0

@@ -213,14 +213,17 @@ class Grammar:
                 return t
         return None
 
-    def _rels_for(self, head_type: str, inv: bool, source: Source | None = None) -> set[str]:
+    def _rels_for(
+        self, head_type: str, inv: bool, source: Source | None = None, head_span: tuple[int, int] | None = None
+    ) -> set[str]:
         """Relations the signatures allow from an anchor of ``head_type`` (``inv``: as the tail); with tagger
-        spans, only those whose other argument type some tagged span has (else the tail would dead-end)."""
+        spans, only those whose other argument type some tagged span other than the anchor's (``head_span``)
+        has — a relation joins two entities, and the tail would otherwise dead-end."""
         assert self.sigs is not None
         spans = self._spans_of(source) if source is not None else None
         if spans is None:
             return {r for h, r, t in self.sigs if (t if inv else h) == head_type}
-        have = {t for _, _, t in spans}
+        have = {t for a, b, t in spans if (a, b) != head_span}
         return {r for h, r, t in self.sigs if (t if inv else h) == head_type and (h if inv else t) in have}
 
     def _types_for(self, state: State, span: tuple[int, int]) -> set[str] | None:
@@ -240,15 +243,19 @@ class Grammar:
         types = self._types_for(state, state.span)
         if self._spans_of(source) is not None:
             tagged = self._tagged_types(source, state.span)
-            types = self._anchor_types(state, source, tagged if types is None else types & tagged)
+            types = self._anchor_types(state, source, tagged if types is None else types & tagged, state.span)
         return types
 
-    def _anchor_types(self, state: State, source: Source, types: set[str]) -> set[str]:
-        """With tagger spans and signatures, an anchor (flat: head) type must leave some relation open."""
-        if self.sigs is None or state.role not in ("anchor", "head") or self._spans_of(source) is None:
+    def _anchor_types(self, state: State, source: Source, types: set[str], span: tuple[int, int]) -> set[str]:
+        """With tagger spans and signatures, an anchor (flat: head) at ``span`` must leave some relation open."""
+        spans = self._spans_of(source)
+        if state.role not in ("anchor", "head") or spans is None:
             return types
+        if self.sigs is None:  # any relation: it needs some other span for its tail
+            return types if any((a, b) != span for a, b, _ in spans) else set()
         both = self.fmt == "anchor"
-        return {t for t in types if self._rels_for(t, False, source) or (both and self._rels_for(t, True, source))}
+        return {t for t in types
+                if self._rels_for(t, False, source, span) or (both and self._rels_for(t, True, source, span))}
 
     def _spans_of(self, source: Source) -> frozenset[Span] | None:
         return source.entity_spans if self.tagger_spans else None
@@ -285,8 +292,10 @@ class Grammar:
         span = source.token_span(s, n)
         types = self._types_for(state, span)
         if tagged:
+            if state.role == "tail" and state.head is not None and span == (state.head[0], state.head[1]):
+                return False  # a relation joins two entities, not an entity and itself
             types = self._tagged_types(source, span) & (types if types is not None else set(self.vocab.entity_labels))
-            types = self._anchor_types(state, source, types)
+            types = self._anchor_types(state, source, types, span)
         return types is None or bool(types)
 
     def _can_finish(self, state: State, source: Source, s: int, n: int) -> bool:
@@ -323,9 +332,15 @@ class Grammar:
         """``<rel>``/``<rel-inv>`` that still have a relation label for the anchor's type."""
         m = self.m
         out = [m["<rel>"], m["<rel-inv>"]] if self.fmt == "anchor" else [m["<rel>"]]
-        if self.sigs is None or state.head is None:
+        if state.head is None:
             return out
-        return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"], source)]
+        if self.sigs is None:
+            spans = self._spans_of(source) if source is not None else None
+            if spans is not None and not any((a, b) != state.head[:2] for a, b, _ in spans):
+                return []  # with tagger spans, no other span could be the tail
+            return out
+        span = (state.head[0], state.head[1])
+        return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"], source, span)]
 
     # -- allowed continuations (used by the constraint) ----------------------------------------------
 
@@ -385,7 +400,8 @@ class Grammar:
             else:
                 names = None
                 if self.sigs is not None and state.head is not None:
-                    names = self._rels_for(state.head[2], bool(state.rel and state.rel[1]), source)
+                    names = self._rels_for(state.head[2], bool(state.rel and state.rel[1]), source,
+                                           (state.head[0], state.head[1]))
                 nxt_ids, complete = self._label_next("relation", state.label, names)
             out = set(nxt_ids)
             if complete:
