@@ -43,9 +43,9 @@ def test_overfit_save_reload_identical(tmp_path) -> None:
     torch.manual_seed(0)
     docs = toy_docs()
     model = tiny_model(tmp_path)
-    first_loss = float(model(collate(model, make_examples(model, docs)))["loss"])
+    first_loss = float(model(collate(model, make_examples(model, docs)))["loss"].detach())
     result = train(_cfg(150), docs, docs, toy_schema(), tmp_path / "run", model=model, progress=False)
-    last_loss = float(model(collate(model, make_examples(model, docs)))["loss"])
+    last_loss = float(model(collate(model, make_examples(model, docs)))["loss"].detach())
     assert last_loss < first_loss / 10
     assert result.best_dev["re_strict"]["f1"] == 1.0 and result.best_dev["ner"]["f1"] == 1.0
 
