@@ -48,18 +48,25 @@ def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def decode_config(model_dir: str, overrides: list[str]):
-    """The decode settings saved with a model directory, with ``decode.KEY=VALUE`` overrides; anything else,
-    or an unknown key, is a user error."""
+def decode_config(args: argparse.Namespace):
+    """The decode settings saved with ``args.model`` (how it was evaluated), then the command line's changes:
+    ``--set decode.KEY=VALUE``, ``--no-constraint``, ``--beams``, ``--batch-size``. Any other key, or an
+    unknown one, is a user error."""
     from ..api import saved_decode_config
     from ..config import RunConfig, apply_overrides
 
-    for item in overrides:
+    for item in args.overrides:
         if not item.startswith("decode."):
             raise InputError(f"--set here takes decode.KEY=VALUE (the model is already trained), got {item!r}")
     cfg = RunConfig()
-    cfg.decode = saved_decode_config(model_dir)
-    apply_overrides(cfg, overrides)
+    cfg.decode = saved_decode_config(args.model)
+    apply_overrides(cfg, args.overrides)
+    if args.no_constraint:
+        cfg.decode.constrained = False
+    if args.beams:
+        cfg.decode.num_beams = args.beams
+    if args.batch_size:
+        cfg.decode.batch_size = args.batch_size
     try:
         cfg.decode.validate()
     except ValueError as e:

@@ -34,13 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     run_cfg = json.loads((Path(args.model) / "model_config.json").read_text()).get("run", {})
-    decode = decode_config(args.model, args.overrides)
-    if args.no_constraint:
-        decode.constrained = False
-    if args.beams:
-        decode.num_beams = args.beams
-    if args.batch_size:
-        decode.batch_size = args.batch_size
+    decode = decode_config(args)  # as the model was evaluated, with the command line's changes
     if args.input:
         gold = read_file(args.input, args.format)
         name = args.input

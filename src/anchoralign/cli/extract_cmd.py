@@ -61,15 +61,7 @@ def run(args: argparse.Namespace) -> int:
         lines.pop()  # the final newline ends the last line; it does not start another
     lines = [ln.rstrip("\r") for ln in lines]
     texts = _texts(lines, True if args.jsonl else None, path)
-    # the decoding the model was evaluated with (its saved config), then the command line's changes
-    decode = decode_config(args.model, args.overrides)
-    if args.no_constraint:
-        decode.constrained = False
-    if args.beams:
-        decode.num_beams = args.beams
-    if args.batch_size:
-        decode.batch_size = args.batch_size
-    decode.validate()
+    decode = decode_config(args)  # as the model was evaluated, with the command line's changes
     extractor = Extractor.load(args.model, decode=decode)
     with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
         results = extractor.extract(texts, progress=bar.update)
