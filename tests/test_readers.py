@@ -377,18 +377,30 @@ def test_token_char_round_trip(words, data):
     assert TokenIndex(tokens).covering(cs, ce) == (start, end)
 
 
-@given(st.text(st.sampled_from("ab1 .,中文字\n\t\u3000é_-"), max_size=40), st.data())
+MARKS = "\u0301\ufe0f\U0001f3fd"  # a combining accent, a variation selector, a skin tone
+
+
+@given(st.text(st.sampled_from("ab1 .,中文字\n\t\u3000é_-❤\u200d" + MARKS), max_size=40), st.data())
 def test_tokenize_text_offsets(text, data):
     tokens = tokenize_text(text)
     assert all(text[t.start : t.end] == t.text and t.text.strip() == t.text != "" for t in tokens)
     assert all(a.end <= b.start for a, b in zip(tokens, tokens[1:], strict=False))
     assert "".join(t.text for t in tokens) == "".join(text.split())
-    assert all(len(t.text) == 1 for t in tokens if any("\u4e00" <= c <= "\u9fff" for c in t.text))
+    # one CJK character per token; a mark never starts a token right after a character
+    assert all(len(t.text.rstrip(MARKS)) == 1 for t in tokens if any("\u4e00" <= c <= "\u9fff" for c in t.text))
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        assert not (a.end == b.start and b.text[0] in MARKS)
     if tokens:
         i = data.draw(st.integers(0, len(tokens) - 1))
         j = data.draw(st.integers(i + 1, len(tokens)))
         cs, ce = token_to_char_span(tokens, i, j)
         assert char_to_token_span(tokens, cs, ce) == TokenIndex(tokens).covering(cs, ce) == (i, j)
+
+
+def test_tokenize_text_keeps_accents_and_emoji_whole() -> None:
+    text = "Jose\u0301 met Rene\u0301e ❤️ 👍🏽 👨\u200d👩\u200d👧 ."
+    assert [t.text for t in tokenize_text(text)] == ["Jose\u0301", "met", "Rene\u0301e", "❤️", "👍🏽",
+                                                     "👨\u200d👩\u200d👧", "."]
 
 
 @given(st.text(st.sampled_from("甲乙。！\n "), max_size=60), st.integers(1, 12), st.data())

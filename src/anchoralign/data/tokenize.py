@@ -23,8 +23,21 @@ CJK_RANGES = (
     "\U00020000-\U0003134f"  # Extensions B-G
 )
 
-# A CJK character; else a run of letters/digits that are not CJK; else any other single non-space character.
-_TEXT_TOKEN = re.compile(rf"[{CJK_RANGES}]|(?:(?![{CJK_RANGES}])[^\W_])+|\S")
+# Characters that belong to the one before them: combining diacritics (an accent typed as e + U+0301, as
+# NFD text from macOS has it), variation selectors (the U+FE0F of ❤️) and emoji skin-tone modifiers. A token
+# never starts with one when a character precedes it, so a span never cuts a letter from its accent.
+_MARKS = (
+    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"  # combining marks
+    "\ufe00-\ufe0f\U000e0100-\U000e01ef"  # variation selectors
+    "\U0001f3fb-\U0001f3ff"  # emoji modifiers (skin tones)
+)
+_M = rf"[{_MARKS}]*"
+
+# A CJK character; else a run of letters/digits that are not CJK; else any other single non-space character
+# (an emoji joined to the next by U+200D stays one token); each with the marks that follow it.
+_TEXT_TOKEN = re.compile(
+    rf"[{CJK_RANGES}]{_M}|(?:(?![{CJK_RANGES}])[^\W_]{_M})+|\S{_M}(?:\u200d\S{_M})*"
+)
 _WHITESPACE_TOKEN = re.compile(r"\S+")
 _CHAR_TOKEN = re.compile(r"\S")
 
