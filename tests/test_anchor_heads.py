@@ -70,3 +70,11 @@ def test_bio_spans() -> None:
     assert bio_spans([0, 1, 2, 0, 1, 1, 2, 2]) == [(1, 3), (4, 5), (5, 8)]
     assert bio_spans([2, 2, 0]) == [(0, 2)]
     assert bio_spans([]) == []
+
+
+def test_bio_readers_start_a_span_at_every_orphan_inside_tag() -> None:
+    from anchoralign.anchor_heads import bio_spans, typed_bio_spans
+
+    # O=0; type 0: B=1, I=2; type 1: B=3, I=4. An I after an O, or after another type, opens its own span.
+    assert typed_bio_spans([1, 2, 0, 2, 3, 4, 2, 0]) == [(0, 2, 0), (3, 4, 0), (4, 6, 1), (6, 7, 0)]
+    assert bio_spans([2, 2, 0, 2, 1, 2, 1]) == [(0, 2), (3, 4), (4, 6), (6, 7)]

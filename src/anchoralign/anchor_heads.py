@@ -115,25 +115,16 @@ def alignment_loss(anchors: torch.Tensor, relations: torch.Tensor, owner: torch.
 
 def bio_spans(tags: list[int]) -> list[tuple[int, int]]:
     """Word spans ``[s, e)`` from a BIO tag sequence (an I without a B starts a span)."""
-    spans, start = [], None
-    for i, t in enumerate(tags + [OUTSIDE]):
-        if t == BEGIN or t == OUTSIDE or (t == INSIDE and start is None):
-            if start is not None:
-                spans.append((start, i))
-                start = None
-            if t in (BEGIN, INSIDE):
-                start = i
-    return spans
+    return [(a, b) for a, b, _ in typed_bio_spans(tags)]  # O, B, I = 0, 1, 2 is the one-type case
 
 
 def typed_bio_spans(tags: list[int]) -> list[tuple[int, int, int]]:
     """Typed word spans ``(s, e, k)`` from the entity tagger's tags (0: outside, 1 + 2k: begins type k, 2 + 2k:
-    inside type k). An I of another type than the open span, or without a B, starts a span of its own type."""
+    inside type k). An I that does not continue an open span of its type starts a span of its own."""
     spans, start, kind = [], None, -1
-    for i, t in enumerate(tags + [0]):
-        k = (t - 1) // 2 if t > 0 else -1
-        inside = t > 0 and t % 2 == 0
-        if t == 0 or not inside or k != kind:
+    for i, t in enumerate(tags + [OUTSIDE]):
+        k = (t - 1) // 2
+        if not (t > 0 and t % 2 == 0 and start is not None and k == kind):  # anything but a continuation
             if start is not None:
                 spans.append((start, i, kind))
                 start = None

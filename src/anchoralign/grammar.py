@@ -237,14 +237,20 @@ class Grammar:
             allowed = {fixed} if allowed is None else allowed & {fixed}
         return allowed
 
-    def _mention_types(self, state: State, source: Source) -> set[str] | None:
-        """Types the closed mention ``state.span`` may take: ``_types_for``, and the tagger's type if it rules."""
-        assert state.span is not None
-        types = self._types_for(state, state.span)
-        if self._spans_of(source) is not None:
-            tagged = self._tagged_types(source, state.span)
-            types = self._anchor_types(state, source, tagged if types is None else types & tagged, state.span)
-        return types
+    def _span_types(self, state: State, source: Source, span: tuple[int, int]) -> set[str] | None:
+        """Types the current mention may take at ``span`` (None: any): ``_types_for``, and with tagger spans
+        the tagger's type, never the anchor's own span as a tail, and an anchor that leaves a relation open."""
+        types = self._types_for(state, span)
+        if self._spans_of(source) is None:
+            return types
+        if state.role == "tail" and state.head is not None and span == state.head[:2]:
+            return set()  # a relation joins two entities, not an entity and itself
+        tagged = self._tagged_types(source, span)
+        return self._anchor_types(state, source, tagged if types is None else types & tagged, span)
+
+    def _other_span(self, source: Source, span: tuple[int, int]) -> bool:
+        """Some tagged span other than ``span`` exists (one that a relation's other argument could be)."""
+        return any((a, b) != span for a, b, _ in self._spans_of(source) or ())
 
     def _anchor_types(self, state: State, source: Source, types: set[str], span: tuple[int, int]) -> set[str]:
         """With tagger spans and signatures, an anchor (flat: head) at ``span`` must leave some relation open."""
@@ -252,7 +258,7 @@ class Grammar:
         if state.role not in ("anchor", "head") or spans is None:
             return types
         if self.sigs is None:  # any relation: it needs some other span for its tail
-            return types if any((a, b) != span for a, b, _ in spans) else set()
+            return types if self._other_span(source, span) else set()
         both = self.fmt == "anchor"
         return {t for t in types
                 if self._rels_for(t, False, source, span) or (both and self._rels_for(t, True, source, span))}
@@ -286,16 +292,9 @@ class Grammar:
         """A mention of ``n`` pieces from piece ``s`` may end here: a boundary, and some type remains for it."""
         if not source.is_boundary(s + n):
             return False
-        tagged = self._spans_of(source) is not None
-        if self.sigs is None and not self.consistent_types and not tagged:
+        if self.sigs is None and not self.consistent_types and self._spans_of(source) is None:
             return True
-        span = source.token_span(s, n)
-        types = self._types_for(state, span)
-        if tagged:
-            if state.role == "tail" and state.head is not None and span == (state.head[0], state.head[1]):
-                return False  # a relation joins two entities, not an entity and itself
-            types = self._tagged_types(source, span) & (types if types is not None else set(self.vocab.entity_labels))
-            types = self._anchor_types(state, source, types, span)
+        types = self._span_types(state, source, source.token_span(s, n))
         return types is None or bool(types)
 
     def _can_finish(self, state: State, source: Source, s: int, n: int) -> bool:
@@ -335,10 +334,8 @@ class Grammar:
         if state.head is None:
             return out
         if self.sigs is None:
-            spans = self._spans_of(source) if source is not None else None
-            if spans is not None and not any((a, b) != state.head[:2] for a, b, _ in spans):
-                return []  # with tagger spans, no other span could be the tail
-            return out
+            tagged = source is not None and self._spans_of(source) is not None
+            return [] if tagged and not self._other_span(source, state.head[:2]) else out  # no possible tail
         span = (state.head[0], state.head[1])
         return [x for x in out if self._rels_for(state.head[2], x == m["<rel-inv>"], source, span)]
 
@@ -396,7 +393,7 @@ class Grammar:
         if ph in ("etype", "rlabel"):
             if ph == "etype":
                 assert state.span is not None
-                nxt_ids, complete = self._label_next("entity", state.label, self._mention_types(state, source))
+                nxt_ids, complete = self._label_next("entity", state.label, self._span_types(state, source, state.span))
             else:
                 names = None
                 if self.sigs is not None and state.head is not None:
