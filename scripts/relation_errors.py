@@ -66,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relation_errors: error: {args.pred} has {len(pred)} documents, {args.gold} has {len(gold)}",
               file=sys.stderr)
         return 2
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        for name, doc in ((args.gold, g), (args.pred, p)):
+            try:
+                _relations(doc)
+                [(e["start"], e["end"], e["type"]) for e in doc["entities"]]
+            except (KeyError, TypeError, IndexError) as e:
+                print(f"relation_errors: error: {name}: record {i}: not a SpERT document ({e!r})", file=sys.stderr)
+                return 2
     for k, v in sorted(relation_errors(gold, pred).items()):
         print(f"{k}\t{v}")
     return 0

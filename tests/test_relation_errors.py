@@ -37,3 +37,12 @@ def test_each_error_has_one_cause(tmp_path, capsys) -> None:
     p.write_text(json.dumps(pred + pred))
     assert relation_errors.main(["--gold", str(g), "--pred", str(p)]) == 2
     assert "has 2 documents" in capsys.readouterr().err
+
+
+def test_a_malformed_record_is_named(tmp_path, capsys) -> None:
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    g.write_text(json.dumps([_doc([(0, 1, "Peop")], [])]))
+    p.write_text(json.dumps([{"entities": [{"start": 0}], "relations": []}]))
+    assert relation_errors.main(["--gold", str(g), "--pred", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "record 0" in err and str(p) in err and len(err.strip().splitlines()) == 1
