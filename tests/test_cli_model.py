@@ -35,7 +35,7 @@ def model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli_model") / "run"
     cfg = RunConfig()
     cfg.model = ModelConfig(backbone="tiny", max_source_length=64, max_target_length=96)
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.bf16, cfg.train.threads = 40, 3, False, 1
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.precision, cfg.train.threads = 40, 3, "fp32", 1
     cfg.train.lr = cfg.train.lr_new = 3e-3
     cfg.train.warmup_ratio, cfg.train.eval_from_epoch = 0.0, 40
     torch.manual_seed(0)

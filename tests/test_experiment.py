@@ -30,7 +30,7 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
     dev = load_split("conll04", "dev", data_dir).documents[:8]
     test = load_split("conll04", "test", data_dir).documents[:8]
     schema = load_schema("conll04", data_dir)
-    base = load_config(None, ["model.backbone=random-tiny", "train.epochs=1", "train.batch_size=8", "train.bf16=false",
+    base = load_config(None, ["model.backbone=random-tiny", "train.epochs=1", "train.batch_size=8", "train.precision=fp32",
                               "model.max_target_length=48"])
     variants = ["full", "flat", "no-constraint"]
     results = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")

@@ -37,7 +37,7 @@ def test_hf_backbone_trains_decodes_and_reloads(tmp_path) -> None:
     docs = toy_docs()
     cfg = RunConfig()
     cfg.model = ModelConfig(backbone=str(_bart_dir(tmp_path)), max_source_length=64, max_target_length=96)
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.bf16 = 200, 3, False
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.precision = 200, 3, "fp32"
     cfg.train.lr = cfg.train.lr_new = 3e-3
     cfg.train.warmup_ratio, cfg.train.eval_from_epoch = 0.0, 200
     torch.manual_seed(0)

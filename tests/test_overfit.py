@@ -24,7 +24,7 @@ def _cfg(epochs: int) -> RunConfig:
     cfg.train.lr = 3e-3
     cfg.train.lr_new = 3e-3
     cfg.train.warmup_ratio = 0.0
-    cfg.train.bf16 = False
+    cfg.train.precision = "fp32"
     cfg.train.eval_from_epoch = epochs  # evaluate only at the end: fast
     return cfg
 

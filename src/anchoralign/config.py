@@ -4,6 +4,8 @@ messages that name the field and the value. The resolved config is saved beside 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,11 @@ from .anchor_heads import AnchorConfig
 from .decode import DecodeConfig
 from .errors import InputError
 from .model import ModelConfig
+from .precision import PRECISIONS
 
-__all__ = ["TrainConfig", "AnchorConfig", "RunConfig", "load_config", "apply_overrides"]
+__all__ = ["TrainConfig", "AnchorConfig", "RunConfig", "load_config", "apply_overrides", "DEPRECATED"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,7 +35,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.0  # of the generation loss
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
-    bf16: bool = True  # bf16 autocast (CPU and CUDA)
+    precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
     max_minutes: float = 0.0  # stop after this much training time (0: no limit); the best dev epoch is kept
@@ -50,6 +55,10 @@ class TrainConfig:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.max_minutes < 0:
+            raise ValueError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
 
 
 @dataclass
@@ -105,10 +114,27 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
     return value if isinstance(value, str) else str(value) if not isinstance(value, dict) else value
 
 
+def _bf16_to_precision(value: Any, key: str) -> str:
+    return "auto" if _coerce(value, True, key) else "fp32"
+
+
+# Renamed fields that old configs (and saved runs) still use: old dotted name -> (new field of the same
+# section, converter of the old value). They are read with a deprecation warning.
+DEPRECATED: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "train.bf16": ("precision", _bf16_to_precision),  # true -> auto, false -> fp32
+}
+
+
 def _set(obj: Any, key: str, value: Any, prefix: str = "") -> None:
     head, _, rest = key.partition(".")
     names = {f.name for f in dataclasses.fields(obj)}
     full = f"{prefix}{head}"
+    if full in DEPRECATED and not rest:
+        new, convert = DEPRECATED[full]
+        converted = convert(value, full)
+        log.warning("config field %s is deprecated: read as %s%s=%s", full, prefix, new, converted)
+        setattr(obj, new, converted)
+        return
     if head not in names:
         raise InputError(f"unknown config field {full!r} (known: {', '.join(sorted(names))})")
     current = getattr(obj, head)

@@ -1,16 +1,18 @@
-"""The training loop: AdamW with warmup and linear decay, per-group learning rates, clipping, accumulation,
-bf16 autocast, dev-set selection by RE+ micro F1, an atomic checkpoint each epoch and exact resume.
+"""The training loop on Accelerate: AdamW with warmup and linear decay, per-group learning rates, clipping,
+accumulation, mixed precision chosen by hardware (``precision.py``), data parallelism over processes (DDP),
+dev-set selection by RE+ micro F1, an atomic checkpoint each epoch and exact resume.
 
 Layout of a run directory::
 
     config.yaml          the resolved config
-    metrics.jsonl        one JSON line per epoch (losses, dev scores, times)
+    metrics.jsonl        one JSON line per epoch (losses, dev scores, times, precision, schedule_cut)
     model.safetensors …  the best epoch's model (a directory ``load_model`` reads)
     checkpoint/          the last epoch: model, optimizer, scheduler, RNG states (for --resume)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,12 +27,15 @@ import torch
 
 from .batching import Example, collate, make_examples
 from .config import RunConfig
+from .distributed import shard
+from .errors import InputError
 from .evaluation import evaluate_documents
 from .model import Seq2SeqIE, build_model, load_model, save_model
+from .precision import MIXED_PRECISION, choose_precision
 from .schema import Schema
 from .types import Document
 
-__all__ = ["train", "TrainResult", "resolve_device", "set_seed"]
+__all__ = ["train", "TrainResult", "resolve_device", "set_seed", "epoch_line", "training_device"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,10 @@ class TrainResult:
     best_dev: dict
     epochs_run: int
     seconds: float
+    precision: str = "fp32"
+    schedule_cut: bool = False  # train.max_minutes stopped the run before its last epoch
+    epochs_planned: int = 0
+    processes: int = 1
 
 
 def set_seed(seed: int) -> None:
@@ -125,130 +134,288 @@ def train(
 ) -> TrainResult:
     """Train on ``train_docs``, select the best epoch on ``dev_docs`` by RE+ micro F1, save into ``output``.
 
-    ``stop_after_epoch`` ends the run early as an interruption would (the checkpoint allows ``resume``).
+    Run by several processes (``torchrun``, ``accelerate launch``), each trains on its share of every epoch's
+    batches and gradients are averaged (DDP); the main process alone evaluates and writes. ``stop_after_epoch``
+    ends the run early as an interruption would (the checkpoint allows ``resume``).
     """
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     tc = cfg.train
+    kind = training_device(tc.device)
+    choice = choose_precision(tc.precision, kind, "train.precision")  # first: a bad request fails before any write
+    cpu = kind.type == "cpu"
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    device = resolve_device(tc.device)
     set_seed(tc.seed)
     if model is None:
         model = build_model(cfg.model, schema, train_docs=train_docs, anchor=cfg.anchor)
+    accelerator = _accelerator(cpu, choice.precision, find_unused=_may_skip_parameters(model))
+    main, world, rank = accelerator.is_main_process, accelerator.num_processes, accelerator.process_index
+    device = accelerator.device
     model.to(device)
     model.label_smoothing = tc.label_smoothing
-    cfg.save(out / "config.yaml")
+    if main:
+        log.info("precision: %s (%s)", choice.precision, choice.reason)
+        if world == 1 and cpu and "MASTER_ADDR" in os.environ and "ACCELERATE_USE_CPU" in os.environ:
+            log.warning("accelerate launch --cpu started one process (Accelerate starts several CPU processes "
+                        "only through mpirun); for N use `anchoralign train --processes N` (docs/distributed.md)")
+        cfg.save(out / "config.yaml")
 
     examples = make_examples(model, train_docs)
     skipped: dict[str, int] = {}
     for ex in examples:
         for k, n in ex.skipped.items():
             skipped[k] = skipped.get(k, 0) + n
-    if skipped:
+    if skipped and main:
         log.warning("targets: %s (of %d training documents)", skipped, len(examples))
-    steps_per_epoch = -(-len(examples) // (tc.batch_size * tc.grad_accum))
+    n_batches = -(-len(examples) // tc.batch_size)  # what _batches yields: its windows are whole batches
+    per_rank = -(-n_batches // world)  # batches each rank trains on per epoch (shard pads to equal shares)
+    steps_per_epoch = -(-per_rank // tc.grad_accum)  # the ranks step together
     total_steps = steps_per_epoch * tc.epochs
+    if world > 1 and main:
+        log.info("%d processes x batch_size %d x grad_accum %d = %d documents per optimizer step", world,
+                 tc.batch_size, tc.grad_accum, world * tc.batch_size * tc.grad_accum)
     optimizer = torch.optim.AdamW(_param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
     ema = _Ema(model, tc.ema_decay) if tc.ema_decay > 0 else None
     start_epoch, best, best_epoch, elapsed = 1, -1.0, 0, 0.0
     best_dev: dict = {}
-    if resume and (ckpt / "state.pt").is_file():
+    scaler_state = None
+    if resume and (ckpt / "state.pt").is_file():  # every rank reads the checkpoint
         state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(load_model(ckpt, "cpu").state_dict())
         model.to(device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["py_rng"])
+        torch_rng, py_rng = state["torch_rng"], state["py_rng"]
+        by_rank = state.get("rng_by_rank")
+        if by_rank is not None and len(by_rank) == world:
+            torch_rng, py_rng = by_rank[rank]
+        elif state.get("processes", 1) != world and main:
+            log.warning("the checkpoint was written by %d process(es), resuming with %d: batches per optimizer "
+                        "step and the random streams differ from an uninterrupted run", state.get("processes", 1),
+                        world)
+        torch.set_rng_state(torch_rng)
+        random.setstate(py_rng)
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
         if ema is not None and state.get("ema") is not None:
-            ema.shadow = state["ema"]
+            ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
         best_dev, elapsed = state["best_dev"], state["elapsed"]
-        log.info("resumed from %s at epoch %d (best dev RE+ %.4f at epoch %d)", ckpt, start_epoch, best, best_epoch)
-    elif resume:
+        scaler_state = state.get("scaler")
+        if main:
+            log.info("resumed from %s at epoch %d (best dev RE+ %.4f at epoch %d)", ckpt, start_epoch, best,
+                     best_epoch)
+    elif resume and main:
         log.info("no checkpoint in %s; starting from scratch", ckpt)
 
-    use_bf16 = tc.bf16 and (device.type == "cuda" or device.type == "cpu")
-    writer = _tensorboard(out)
+    # DDP-wrapped (several processes) and autocast-wrapped (bf16/fp16) for the loss; `model` stays the plain
+    # module: collate, evaluation, EMA and saving use it
+    own_forward = "forward" in vars(model)
+    prepared, optimizer = accelerator.prepare(model, optimizer)
+    if scaler_state is not None and accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(scaler_state)
+    writer = _tensorboard(out) if main else None
     t_start = time.time() - elapsed
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, tc.epochs + 1):
-        model.train()
-        batches = _batches(examples, tc.batch_size, tc.seed, epoch)
-        bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress, leave=False)
-        sums: dict[str, float] = {}
-        for i, chunk in enumerate(batches):
-            batch = {k: v.to(device) for k, v in collate(model, chunk).items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                losses = model(batch)
-            (losses["loss"] / tc.grad_accum).backward()
-            for k, v in losses.items():
-                if k.endswith("loss"):
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
-            if (i + 1) % tc.grad_accum == 0 or i + 1 == len(batches):
-                if tc.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+    epoch, cut = start_epoch - 1, False
+    try:
+        for epoch in range(start_epoch, tc.epochs + 1):
+            prepared.train()
+            batches = shard(_batches(examples, tc.batch_size, tc.seed, epoch), rank, world)
+            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
+                       leave=False)
+            sums: dict[str, float] = {}
+            for i, chunk in enumerate(batches):
+                # accumulation by hand, not accelerator.accumulate: a step also ends at the epoch's last batch
+                step = (i + 1) % tc.grad_accum == 0 or i + 1 == len(batches)
+                batch = {k: v.to(device) for k, v in collate(model, chunk).items()}
+                with contextlib.nullcontext() if step else accelerator.no_sync(prepared):  # all-reduce on steps
+                    losses = prepared(batch)
+                    accelerator.backward(losses["loss"] / tc.grad_accum)
+                for k, v in losses.items():
+                    if k.endswith("loss"):
+                        sums[k] = sums.get(k, 0.0) + float(v.detach())
+                if step:
+                    if tc.grad_clip > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    optimizer.step()
+                    if not accelerator.optimizer_step_was_skipped:  # fp16: a step skipped on overflow
+                        scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    if ema is not None:
+                        ema.update(model)
+                bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}")
+                bar.update(1)
+            bar.close()
+            record = {"epoch": epoch, **_mean_losses(accelerator, sums, len(batches)),
+                      "lr": scheduler.get_last_lr()[0], "train_seconds": round(time.time() - t_start, 1)}
+            out_of_time = tc.max_minutes > 0 and (time.time() - t_start) / 60 >= tc.max_minutes
+            out_of_time = _from_main(accelerator, out_of_time)  # clocks differ: every rank must stop together
+            cut = out_of_time and epoch < tc.epochs
+            if main and (epoch >= tc.eval_from_epoch or epoch == tc.epochs or out_of_time):
                 if ema is not None:
-                    ema.update(model)
-            bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}")
-            bar.update(1)
-        bar.close()
-        record = {"epoch": epoch, **{k: v / max(1, len(batches)) for k, v in sums.items()},
-                  "lr": scheduler.get_last_lr()[0], "train_seconds": round(time.time() - t_start, 1)}
-        out_of_time = tc.max_minutes > 0 and (time.time() - t_start) / 60 >= tc.max_minutes
-        if epoch >= tc.eval_from_epoch or epoch == tc.epochs or out_of_time:
-            if ema is not None:
-                ema.swap(model)  # evaluate and save the averaged weights
-            dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode)
-            record["dev"] = {t: dev[t]["micro"] for t in ("ner", "re", "re_strict")}
-            record["dev_malformed"] = dev["malformed"]
-            if "anchor_scorer" in dev:
-                record["dev_anchor_scorer"] = dev["anchor_scorer"]
-            score = dev["re_strict"]["micro"]["f1"]
-            if score > best:
-                best, best_epoch, best_dev = score, epoch, record["dev"]
-                meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
-                        "versions": _versions()}
-                _save_best(model, out, meta, cfg)
-            if ema is not None:
-                ema.swap(model)
-        record["best_epoch"] = best_epoch
-        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+                    ema.swap(model)  # evaluate and save the averaged weights
+                dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode)
+                record["dev"] = {t: dev[t]["micro"] for t in ("ner", "re", "re_strict")}
+                record["dev_malformed"] = dev["malformed"]
+                if "anchor_scorer" in dev:
+                    record["dev_anchor_scorer"] = dev["anchor_scorer"]
+                score = dev["re_strict"]["micro"]["f1"]
+                if score > best:
+                    best, best_epoch, best_dev = score, epoch, record["dev"]
+                    meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
+                            "precision": choice.precision, "processes": world,
+                            "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
+                            "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions()}
+                    _save_best(model, out, meta, cfg)
+                if ema is not None:
+                    ema.swap(model)
+            best, best_epoch, best_dev = _from_main(accelerator, (best, best_epoch, best_dev))
+            rngs = _gather(accelerator, (torch.get_rng_state(), random.getstate()))
+            record.update(best_epoch=best_epoch, precision=choice.precision, processes=world,
+                          epochs_planned=tc.epochs, schedule_cut=cut)
+            if main:
+                _write_epoch(out, record, writer)
+                state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "torch_rng": rngs[0][0], "py_rng": rngs[0][1], "epoch": epoch, "best": best,
+                         "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
+                         "ema": ema.shadow if ema is not None else None, "processes": world,
+                         "rng_by_rank": rngs if world > 1 else None,
+                         "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
+
+                def write_ckpt(tmp: Path, state=state) -> None:
+                    save_model(model, tmp)
+                    torch.save(state, tmp / "state.pt")
+
+                _atomic_dir(ckpt, write_ckpt)
+                spent = time.time() - t_start
+                eta = 0.0 if out_of_time else spent / epoch * (tc.epochs - epoch)
+                log.info("%s", epoch_line(record, tc.epochs, spent, eta))
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                break
+            if out_of_time:
+                if cut and main:
+                    log.warning("schedule cut: train.max_minutes=%s reached after epoch %d of %d; the model is "
+                                "the best dev epoch so far (%d)", tc.max_minutes, epoch, tc.epochs, best_epoch)
+                break
+        if main:
+            _finish_metadata(out, epoch, tc.epochs, cut)
+        accelerator.wait_for_everyone()  # no rank returns before the main one has written the run
+    finally:
+        accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)  # undo the autocast wrapper of forward
+        if not own_forward:
+            vars(model).pop("forward", None)  # ... and the instance attribute it leaves: the class's forward again
+        vars(model).pop("_is_accelerate_prepared", None)  # else a later train() on this model would not wrap it
         if writer is not None:
-            for k, v in record.items():
-                if isinstance(v, float):
-                    writer.add_scalar(f"train/{k}", v, epoch)
-            for task, sc in record.get("dev", {}).items():
-                writer.add_scalar(f"dev/{task}_f1", sc["f1"], epoch)
-            writer.flush()
-        log.info("epoch %d: %s", epoch, json.dumps(record))
-        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "epoch": epoch, "best": best,
-                 "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
-                 "ema": ema.shadow if ema is not None else None}
+            writer.close()
+    return TrainResult(out, best_epoch, best_dev, epoch, time.time() - t_start, precision=choice.precision,
+                       schedule_cut=cut, epochs_planned=tc.epochs, processes=world)
 
-        def write_ckpt(tmp: Path, state=state) -> None:
-            save_model(model, tmp)
-            torch.save(state, tmp / "state.pt")
 
-        _atomic_dir(ckpt, write_ckpt)
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            break
-        if out_of_time:
-            log.info("stopping after epoch %d: train.max_minutes=%s reached", epoch, tc.max_minutes)
-            break
-    return TrainResult(out, best_epoch, best_dev, epoch, time.time() - t_start)
+def epoch_line(record: dict, epochs: int, elapsed: float, eta: float) -> str:
+    """One progress line: ``epoch 3/20: loss 1.2345, dev NER 61.20 RE+ 30.10, 0:04:10 elapsed, ETA 0:23:36``."""
+    parts = [f"epoch {record['epoch']}/{epochs}: loss {record.get('loss', float('nan')):.4f}"]
+    if "dev" in record:
+        parts.append(f"dev NER {100 * record['dev']['ner']['f1']:.2f} RE+ {100 * record['dev']['re_strict']['f1']:.2f}")
+    parts.append(f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+    if record.get("schedule_cut"):
+        parts.append("schedule cut (train.max_minutes)")
+    return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def training_device(name: str) -> torch.device:
+    """The kind of device ``train.device`` trains on: the CPU when asked (or by ``accelerate launch --cpu``) or
+    without CUDA, else CUDA (each process's own GPU is Accelerate's choice)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("train.device is cuda but CUDA is not available")
+    forced = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    on_cpu = name == "cpu" or forced or not torch.cuda.is_available()
+    return torch.device("cpu" if on_cpu else "cuda")
+
+
+def _may_skip_parameters(model: Seq2SeqIE) -> bool:
+    """Whether some steps may leave parameters out of the loss: the alignment heads when a batch holds fewer
+    than two anchors or no relation. DDP must then look for unused parameters, else the next step fails."""
+    return model.heads is not None and model.heads.anchor_proj is not None
+
+
+def _accelerator(cpu: bool, precision: str, find_unused: bool):
+    """An ``accelerate.Accelerator`` for one run (processes from the launcher's environment)."""
+    from datetime import timedelta
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
+
+    AcceleratorState._reset_state()  # one process may train several models (tests, experiments), each its precision
+    # the other ranks wait while the main one evaluates dev: allow a long evaluation
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=find_unused),
+                InitProcessGroupKwargs(timeout=timedelta(hours=2))]
+    return Accelerator(cpu=cpu, mixed_precision=MIXED_PRECISION[precision], kwargs_handlers=handlers)
+
+
+def _mean_losses(accelerator, sums: dict[str, float], n: int) -> dict[str, float]:
+    """Mean losses over this rank's batches, averaged over ranks."""
+    means = {k: v / max(1, n) for k, v in sums.items()}
+    if accelerator.num_processes > 1 and means:
+        t = torch.tensor(list(means.values()), dtype=torch.float64, device=accelerator.device)
+        means = dict(zip(means, accelerator.reduce(t, reduction="mean").tolist(), strict=True))
+    return means
+
+
+def _from_main(accelerator, value):
+    """The main process's ``value`` on every rank."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+def _gather(accelerator, value) -> list:
+    """Every rank's ``value``, in rank order."""
+    if accelerator.num_processes == 1:
+        return [value]
+    import torch.distributed as dist
+
+    out: list = [None] * accelerator.num_processes
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _write_epoch(out: Path, record: dict, writer) -> None:
+    """Append the epoch's record to metrics.jsonl and TensorBoard."""
+    with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    if writer is not None:
+        for k, v in record.items():
+            if isinstance(v, float):
+                writer.add_scalar(f"train/{k}", v, record["epoch"])
+        for task, sc in record.get("dev", {}).items():
+            writer.add_scalar(f"dev/{task}_f1", sc["f1"], record["epoch"])
+        writer.flush()
+    log.debug("epoch %d: %s", record["epoch"], json.dumps(record))
+
+
+def _finish_metadata(out: Path, epochs_completed: int, epochs_planned: int, cut: bool) -> None:
+    """Record in the best model's metadata.json how the schedule ended (it was saved before the end)."""
+    path = out / "metadata.json"
+    if not path.is_file():
+        return
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta.update(epochs_completed=epochs_completed, epochs_planned=epochs_planned, schedule_cut=cut)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class _Ema:

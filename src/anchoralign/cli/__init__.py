@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import sys
 
+from ..distributed import launched_rank
 from ..errors import InputError
 
 __all__ = ["main"]
@@ -52,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(full)
     cmd_index = argv.index(known.command)
     args = full.parse_args(argv[:cmd_index] + argv[cmd_index + 1 :])
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    args.argv = list(argv)  # the command line as given: `train --processes N` runs it again in N processes
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if launched_rank() > 0:
+        level = logging.ERROR  # under a distributed launch the main process alone reports
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(module.run(args) or 0)
     except InputError as e:

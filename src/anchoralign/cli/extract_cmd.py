@@ -1,4 +1,7 @@
-"""``anchoralign extract``: text lines (or JSON Lines with "text") in, one JSON object per line out."""
+"""``anchoralign extract``: text lines (or JSON Lines with "text") in, one JSON object per line out.
+
+Under ``torchrun``/``accelerate launch`` each process extracts its share of the lines and the main process
+writes the one output, in input order."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import sys
 
+from ..distributed import launched_world_size
 from ..errors import InputError
 
 
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from .common import decode_config
 
     path = args.input or "<stdin>"
+    if launched_world_size() > 1 and not args.input:
+        raise InputError("under a distributed launch give --input (standard input reaches one process only)")
     try:
         raw = open(args.input, encoding="utf-8").read() if args.input else sys.stdin.read()  # noqa: SIM115
     except OSError as e:
@@ -62,9 +68,15 @@ def run(args: argparse.Namespace) -> int:
     lines = [ln.rstrip("\r") for ln in lines]
     texts = _texts(lines, True if args.jsonl else None, path)
     decode = decode_config(args)  # as the model was evaluated, with the command line's changes
-    extractor = Extractor.load(args.model, decode=decode)
-    with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
-        results = extractor.extract(texts, progress=bar.update)
+    if launched_world_size() > 1:
+        results, errors = _extract_sharded(args.model, decode, texts)
+        if results is None:
+            return 0  # not the main process: it wrote nothing
+    else:
+        extractor = Extractor.load(args.model, decode=decode)
+        with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
+            results = extractor.extract(texts, progress=bar.update)
+        errors = extractor.last_errors
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for r in results:
@@ -72,6 +84,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.output:
             out.close()
-    if extractor.last_errors:
-        print(f"anchoralign extract: malformed generated pieces: {extractor.last_errors}", file=sys.stderr)
+    if errors:
+        print(f"anchoralign extract: malformed generated pieces: {errors}", file=sys.stderr)
     return 0
+
+
+def _extract_sharded(model: str, decode, texts: list[str]) -> tuple[list[dict] | None, dict[str, int]]:
+    """Under a distributed launch: each process extracts a contiguous share of the texts on its own device;
+    the main process gets every result in input order (the others get None)."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+    from tqdm.auto import tqdm
+
+    from ..api import Extractor
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    extractor = Extractor.load(model, device=state.device, decode=decode)
+    with state.split_between_processes(list(range(len(texts)))) as mine:
+        show = state.is_main_process and sys.stderr.isatty()
+        with tqdm(desc="extract", unit="passage", disable=not show) as bar:
+            results = extractor.extract([texts[i] for i in mine], progress=bar.update)
+    results = gather_object(results)  # rank order: the shares are contiguous, so this is input order
+    errors: dict[str, int] = {}
+    for part in gather_object([extractor.last_errors]):
+        for kind, n in part.items():
+            errors[kind] = errors.get(kind, 0) + n
+    return (results if state.is_main_process else None), errors

@@ -1,0 +1,83 @@
+"""Schedule cuts are never silent: ``train.max_minutes`` firing is warned about and recorded in metadata.json,
+metrics.jsonl and ``train``'s final JSON; each epoch ends with one progress line."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+
+from anchoralign.cli import main
+from anchoralign.config import RunConfig
+from anchoralign.model import ModelConfig
+from anchoralign.train import epoch_line, train
+
+from .tiny import tiny_model, toy_docs, toy_schema
+
+
+def _cfg(epochs: int, max_minutes: float) -> RunConfig:
+    cfg = RunConfig()
+    cfg.model = ModelConfig(backbone="tiny", max_source_length=64, max_target_length=96)
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.precision, cfg.train.threads = epochs, 3, "fp32", 1
+    cfg.train.max_minutes, cfg.train.eval_from_epoch = max_minutes, epochs
+    cfg.decode.max_new_tokens = 16
+    return cfg
+
+
+def _records(run) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_max_minutes_cut_is_warned_and_recorded(tmp_path, caplog) -> None:
+    torch.manual_seed(0)
+    caplog.set_level(logging.INFO, logger="anchoralign.train")
+    run = tmp_path / "run"
+    result = train(_cfg(3, 1e-9), toy_docs(), toy_docs(), toy_schema(), run, model=tiny_model(tmp_path),
+                   progress=False)
+    assert result.schedule_cut and result.epochs_run == 1 and result.epochs_planned == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("schedule cut" in w and "after epoch 1 of 3" in w for w in warnings), warnings
+    meta = json.loads((run / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["schedule_cut"] is True and meta["epochs_completed"] == 1 and meta["epochs_planned"] == 3
+    [record] = _records(run)
+    assert record["schedule_cut"] is True and record["epochs_planned"] == 3 and "dev" in record  # cut epoch: evaluated
+
+
+def test_full_schedule_is_not_cut_and_prints_one_line_per_epoch(tmp_path, caplog) -> None:
+    torch.manual_seed(0)
+    caplog.set_level(logging.INFO, logger="anchoralign.train")
+    run = tmp_path / "run"
+    result = train(_cfg(2, 0.0), toy_docs(), toy_docs(), toy_schema(), run, model=tiny_model(tmp_path),
+                   progress=False)
+    assert not result.schedule_cut and result.epochs_run == 2
+    assert json.loads((run / "metadata.json").read_text(encoding="utf-8"))["schedule_cut"] is False
+    assert [r["schedule_cut"] for r in _records(run)] == [False, False]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("epoch 1/2: loss ") and "dev" not in lines[0] and "ETA" in lines[0]
+    assert lines[1].startswith("epoch 2/2: loss ") and "dev NER " in lines[1] and " RE+ " in lines[1]
+    assert "elapsed, ETA 0:00:00" in lines[1]
+    assert not any(r.levelno == logging.WARNING and "schedule cut" in r.getMessage() for r in caplog.records)
+
+
+def test_epoch_line_format() -> None:
+    record = {"epoch": 3, "loss": 1.23456, "dev": {"ner": {"f1": 0.612}, "re_strict": {"f1": 0.301}}}
+    assert epoch_line(record, 20, 250, 4 * 3600 + 61) == (
+        "epoch 3/20: loss 1.2346, dev NER 61.20 RE+ 30.10, 0:04:10 elapsed, ETA 4:01:01")
+    cut = epoch_line({"epoch": 1, "loss": 2.0, "schedule_cut": True}, 5, 59.6, 0)
+    assert cut == "epoch 1/5: loss 2.0000, 0:01:00 elapsed, ETA 0:00:00, schedule cut (train.max_minutes)"
+
+
+def test_train_command_reports_the_cut(tmp_path, capsys, caplog) -> None:
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in toy_docs()), encoding="utf-8")
+    argv = ["train", "--train", str(data), "--dev", str(data), "--format", "jsonl", "--output", str(tmp_path / "run"),
+            "--set", "model.backbone=random-tiny", "--set", "train.epochs=3", "--set", "train.max_minutes=1e-9",
+            "--set", "train.precision=fp32", "--set", "train.threads=1", "--set", "decode.max_new_tokens=8"]
+    caplog.set_level(logging.INFO, logger="anchoralign.train")
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["schedule_cut"] is True and out["epochs_run"] == 1 and out["epochs_planned"] == 3
+    assert out["precision"] == "fp32" and out["processes"] == 1
+    assert "precision: fp32 (requested: " in caplog.text and "schedule cut" in caplog.text
