@@ -1,9 +1,16 @@
-"""The decoding grammar as a ``LogitsProcessor`` (DESIGN.md §4), per beam and per step.
+"""The decoding grammar on top of a search (DESIGN.md §4): one grammar state per row, advanced by the last
+id only, and a mask of what each state allows next.
 
-The processor follows each row's prefix through ``grammar.Grammar`` and keeps only the ids the grammar
-accepts next: mentions stay contiguous word-aligned spans of the input, labels come from the schema, markers
-come in a valid order and end of sequence only between groups. Its state cache lives in the instance, which
-serves one batch (one ``generate`` call) and is then dropped.
+Two faces over the same ``grammar.Grammar``:
+
+- ``CopyConstraint`` works in the copy model's own output space, [generation vocabulary ; source positions]:
+  a mention piece is a source position, so the mask is a few dozen columns wide and the parser knows where
+  every mention was copied from. ``search.search_copy`` drives it and reorders its rows with the beams.
+- ``GrammarConstraint`` is a plain Hugging Face ``LogitsProcessor`` over the full vocabulary, for any
+  ``AutoModelForSeq2SeqLM`` (and for the copy model decoded in vocabulary space, ``decode.space: vocab``).
+
+What a state allows is memoised on its ``Source`` (``Grammar.options``), so a state reached by several beams or
+steps is worked out once per document. Neither keeps anything across batches: an instance serves one batch.
 """
 
 from __future__ import annotations
@@ -13,64 +20,182 @@ from transformers import LogitsProcessor
 
 from .grammar import Grammar, GrammarError, Source, State
 
-__all__ = ["GrammarConstraint"]
+__all__ = ["CopyConstraint", "GrammarConstraint", "RowStates"]
+
+
+class RowStates:
+    """One grammar state per decoding row (None once the row's prefix is finished or broken)."""
+
+    def __init__(self, grammar: Grammar, sources: list[Source], num_beams: int) -> None:
+        self.grammar = grammar
+        self.sources = sources
+        self.num_beams = num_beams
+        self.states: list[State | None] = [State() for _ in range(len(sources) * num_beams)]
+        self.items = [r // num_beams for r in range(len(self.states))]  # the batch item of each row
+
+    def source(self, row: int) -> Source:
+        return self.sources[self.items[row]]
+
+    def reorder(self, rows: list[int]) -> None:
+        """Row ``r`` continues what row ``rows[r]`` was, like the key/value cache (beam search reorders rows,
+        greedy search drops the ended ones)."""
+        self.states = [self.states[r] for r in rows]
+        self.items = [self.items[r] for r in rows]
+
+    def advance(self, tokens: list[int], positions: list[int] | None = None) -> None:
+        """Step every row over its new id (``positions``: where each was copied from, -1 if generated)."""
+        for r, tok in enumerate(tokens):
+            self.states[r] = self.step(self.states[r], tok, self.source(r), -1 if positions is None else positions[r])
+
+    def step(self, st: State | None, tok: int, source: Source, pos: int = -1) -> State | None:
+        if st is None or st.phase == "done":
+            return None
+        try:
+            return self.grammar.step(st, tok, source, pos=pos)
+        except GrammarError:
+            return None
+
+    def options(self, row: int, closing: bool) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(ids, positions) allowed next in ``row``; None when the row is finished or broken."""
+        st = self.states[row]
+        if st is None or st.phase == "done":
+            return None
+        src = self.source(row)
+        return self.grammar.closing_options(st, src) if closing else self.grammar.options(st, src)
+
+
+class CopyConstraint:
+    """Mask over [generation vocabulary ; source positions] for each row of a copy-space search.
+
+    ``gen_ids[g]`` is the token id of generation slot ``g``; a source position ``p`` is column ``G + p``.
+    ``max_length``: the decoding length limit; within ``reserve`` ids of it, the sequence ends at the next point
+    between pieces, so that it is never cut.
+    """
+
+    def __init__(self, grammar: Grammar, sources: list[Source], gen_ids: list[int], num_beams: int = 1,
+                 max_length: int | None = None, reserve: int = 24) -> None:
+        self.rows = RowStates(grammar, sources, num_beams)
+        self.slot = {t: g for g, t in enumerate(gen_ids)}
+        self.width_gen = len(gen_ids)
+        self.eos_col = self.slot[grammar.eos]
+        self.max_length = max_length
+        self.reserve = reserve
+        self.rejected = 0  # steps where the model's first choice was refused (how often the constraint intervened)
+        self._cols: dict[tuple[int, tuple, tuple], list[int]] = {}
+
+    def _columns(self, row: int, closing: bool) -> list[int]:
+        opts = self.rows.options(row, closing)
+        if opts is None:
+            return [self.eos_col]
+        ids, positions = opts
+        key = (self.rows.items[row], ids, positions)
+        cols = self._cols.get(key)
+        if cols is None:
+            g = self.width_gen
+            cols = [self.slot[t] for t in ids if t in self.slot] + [g + p for p in positions]
+            # a prefix the grammar never offered (a beam filler taken at -inf): end it, so no row is all -inf
+            cols = self._cols[key] = cols or [self.eos_col]
+        return cols
+
+    def _closing(self, generated: int) -> bool:
+        return self.max_length is not None and generated >= self.max_length - self.reserve
+
+    def mask(self, scores: torch.Tensor, generated: int | list[int]) -> torch.Tensor:
+        """An additive mask (R, G + L): 0 where allowed, -inf elsewhere; ``generated``: ids so far (per row, or
+        one number for all)."""
+        per_row = generated if isinstance(generated, list) else [generated] * scores.size(0)
+        rows: list[int] = []
+        cols: list[int] = []
+        top = scores.argmax(-1).tolist()
+        for r in range(scores.size(0)):
+            allowed = self._columns(r, self._closing(per_row[r]))
+            if top[r] not in allowed:
+                self.rejected += 1
+            rows.extend([r] * len(allowed))
+            cols.extend(allowed)
+        mask = torch.full_like(scores, float("-inf"))
+        mask[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)] = 0.0
+        return mask
+
+    def forced(self, row: int, generated: int) -> int | None:
+        """The one column the grammar allows next in ``row`` (the model need not be asked), else None."""
+        cols = self._columns(row, self._closing(generated))
+        return cols[0] if len(cols) == 1 else None
+
+    def reorder(self, rows: list[int]) -> None:
+        self.rows.reorder(rows)
+
+    def advance(self, tokens: list[int], positions: list[int]) -> None:
+        self.rows.advance(tokens, positions)
+
+    def advance_row(self, row: int, token: int, position: int) -> None:
+        rs = self.rows
+        rs.states[row] = rs.step(rs.states[row], token, rs.source(row), position)
 
 
 class GrammarConstraint(LogitsProcessor):
-    """Mask every id the target grammar does not accept after each row's prefix.
+    """Mask every id the target grammar does not accept after each row's prefix (full vocabulary).
 
     ``sources[i]`` is the input of batch item ``i``; row ``r`` of the scores belongs to item ``r // num_beams``.
-    The first ``prefix_len`` ids of each row (the decoder start) are not part of the target.
+    The first ``prefix_len`` ids of each row (the decoder start) are not part of the target. Each call finds
+    every row's parent among the previous call's rows of its item (one comparison of prefixes in torch) and
+    steps the parent's state over the new id, so a sequence of length T costs O(T) grammar steps; a call that
+    does not continue the previous one starts its rows from scratch.
     """
 
     def __init__(
         self, grammar: Grammar, sources: list[Source], num_beams: int = 1, prefix_len: int = 1,
         max_length: int | None = None, reserve: int = 24,
     ) -> None:
-        """``max_length``: the decoding length limit; within ``reserve`` ids of it, the sequence ends at the next
-        point between pieces (end of sequence, or ``</anchor>`` inside a group), so that it is never cut."""
         self.max_length = max_length
         self.reserve = reserve
         self.grammar = grammar
-        self.sources = sources
+        self.rows = RowStates(grammar, sources, num_beams)
         self.num_beams = num_beams
         self.prefix_len = prefix_len
-        self._states: dict[tuple[int, tuple[int, ...]], State | None] = {}
+        self._prev: torch.Tensor | None = None  # the previous call's prefixes (R, t)
         self.rejected = 0  # ids the model ranked first that the grammar refused (how often it intervened)
 
-    def state(self, item: int, prefix: tuple[int, ...]) -> State | None:
-        """The grammar state after ``prefix`` (None once the prefix is finished or broken)."""
-        key = (item, prefix)
-        if key in self._states:
-            return self._states[key]
-        if not prefix:
-            st: State | None = State()
-        else:
-            parent = self.state(item, prefix[:-1])
-            st = None
-            if parent is not None and parent.phase != "done":
-                try:
-                    st = self.grammar.step(parent, prefix[-1], self.sources[item])
-                except GrammarError:
-                    st = None
-        self._states[key] = st
+    def _from_scratch(self, ids: list[int], source: Source) -> State | None:
+        st: State | None = State()
+        for tok in ids:
+            st = self.rows.step(st, tok, source)
         return st
+
+    def _sync(self, ids: torch.Tensor) -> None:
+        """Bring ``self.rows.states`` to the prefixes ``ids`` (R, t)."""
+        k = self.num_beams
+        prev = self._prev
+        if prev is not None and prev.size(0) == ids.size(0) and prev.size(1) + 1 == ids.size(1):
+            r = ids.size(0)
+            grouped = prev.reshape(r // k, k, prev.size(1))  # (B, k, t-1)
+            same = (ids[:, None, :-1] == grouped.repeat_interleave(k, 0)).all(-1)  # (R, k)
+            found = same.any(-1).tolist()
+            parent = (same.int().argmax(-1) + torch.arange(r) // k * k).tolist()
+            old = self.rows.states
+            last = ids[:, -1].tolist()
+            new: list[State | None] = []
+            for row in range(r):
+                src = self.rows.source(row)
+                if found[row]:
+                    new.append(self.rows.step(old[parent[row]], last[row], src))
+                else:
+                    new.append(self._from_scratch(ids[row].tolist(), src))
+            self.rows.states = new
+        else:
+            self.rows.states = [self._from_scratch(row, self.rows.source(i)) for i, row in enumerate(ids.tolist())]
+        self._prev = ids
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         rows: list[int] = []
         cols: list[int] = []
         eos = self.grammar.eos
         top = scores.argmax(-1).tolist()
+        self._sync(input_ids[:, self.prefix_len :].cpu())
         closing = self.max_length is not None and input_ids.size(1) - self.prefix_len >= self.max_length - self.reserve
-        for r, ids in enumerate(input_ids[:, self.prefix_len :].tolist()):
-            item = r // self.num_beams
-            st = self.state(item, tuple(ids))
-            if st is None or st.phase == "done":
-                allowed = [eos]
-            elif closing:
-                allowed = self.grammar.closing_allowed(st, self.sources[item])
-            else:
-                allowed = self.grammar.allowed(st, self.sources[item])
+        for r in range(input_ids.size(0)):
+            opts = self.rows.options(r, closing)
+            allowed = [eos] if opts is None else Grammar._as_ids(opts, self.rows.source(r))
             if not allowed:
                 # a prefix the grammar never offered (a beam search filler taken at -inf when fewer than
                 # num_beams continuations were allowed): end it, so that no row is left without a finite score

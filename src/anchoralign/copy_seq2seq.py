@@ -5,22 +5,68 @@ Why a pointer: a mention is a slice of the input (DESIGN.md §3). Measured on Co
 re-generated mentions as free text from the 30k-piece softmax could not place 42 % of them. Here the output
 distribution is one softmax over [a small generation vocabulary (markers, label words, end of sequence)] ∪
 [the positions of the input], so copying a piece of the input is a first-class move and the 30k-wide output
-layer disappears (the generation vocabulary of CoNLL04 has about 20 ids). ``next_log_probs`` scatters that
-distribution back onto the full vocabulary, so standard ``LogitsProcessor``s apply unchanged.
+layer disappears (the generation vocabulary of CoNLL04 has about 20 ids). Decoding searches that space
+directly (``start_decoding`` / ``step_log_probs``, driven by ``search.search_copy``); ``next_log_probs``
+scatters the distribution back onto the full vocabulary, so standard ``LogitsProcessor``s apply unchanged.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
 __all__ = ["CopySeq2Seq"]
 
 NEG = -1e9
+
+
+@dataclass
+class DecodingState:
+    """What incremental decoding keeps for one batch of rows: the encoder output and its mask, the copy keys
+    and every layer's cross-attention keys and values (computed once, not per step), each source position's
+    generation slot, and a preallocated self-attention cache (no concatenation per step)."""
+
+    enc: torch.Tensor  # (R, L, H)
+    attention_mask: torch.Tensor  # (R, L)
+    copyable: torch.Tensor  # (R, L) bool
+    keys: torch.Tensor  # (R, L, H) copy keys
+    slots: torch.Tensor | None  # (R, L) generation slot of the id at each copyable position, -1 for none
+    cross_bias: torch.Tensor  # (R, 1, 1, L) 0 at source pieces, -inf-like at padding
+    cross_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, L, d) keys and values
+    self_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, T_max + 2, d), filled to ``lengths``
+    lengths: torch.Tensor  # (R,) ids fed so far per row (the next position)
+
+    def select(self, rows: torch.Tensor) -> DecodingState:
+        """Row ``r`` of the result continues row ``rows[r]`` (beam search reorders, greedy drops ended rows)."""
+
+        def pick(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.index_select(0, rows)
+
+        return DecodingState(
+            pick(self.enc), pick(self.attention_mask), pick(self.copyable), pick(self.keys), pick(self.slots),
+            pick(self.cross_bias), [(pick(k), pick(v)) for k, v in self.cross_kv],
+            [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths),
+        )
+
+
+def _add_norm(out: nn.Module, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """A BERT output block (dense, then LayerNorm of the sum with the residual) in eval mode, as functions."""
+    ln = out.LayerNorm
+    return F.layer_norm(F.linear(h, out.dense.weight, out.dense.bias) + residual, ln.normalized_shape, ln.weight,
+                        ln.bias, ln.eps)
+
+
+def _fused_qkv(att: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The query, key and value projections of a BERT self-attention as one (3H, H) matrix: one matrix product
+    per decoding step instead of three."""
+    return (torch.cat([att.query.weight, att.key.weight, att.value.weight]),
+            torch.cat([att.query.bias, att.key.bias, att.value.bias]))
 
 
 class CopySeq2Seq(nn.Module):
@@ -84,14 +130,15 @@ class CopySeq2Seq(nn.Module):
         ).last_hidden_state
 
     def joint_log_probs(
-        self, dec: torch.Tensor, enc: torch.Tensor, copyable: torch.Tensor
+        self, dec: torch.Tensor, enc: torch.Tensor, copyable: torch.Tensor, keys: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Log-probabilities over [generation vocabulary ; source positions]: (B, T, G + L)."""
+        """Log-probabilities over [generation vocabulary ; source positions]: (B, T, G + L). ``keys``: the copy
+        keys of ``enc`` when already computed."""
         h = self.transform(dec.float())  # (B, T, H)
         emb = self.encoder.embeddings.word_embeddings.weight[self.gen_ids].float()  # (G, H)
         gen = h @ emb.T + self.gen_bias  # (B, T, G)
         q = self.copy_query(h)  # (B, T, H)
-        k = self.copy_key(enc.float())  # (B, L, H)
+        k = self.copy_key(enc.float()) if keys is None else keys  # (B, L, H)
         cp = (q @ k.transpose(1, 2)) / math.sqrt(h.size(-1))  # (B, T, L)
         cp = cp.masked_fill(~copyable[:, None, :], NEG)
         return torch.log_softmax(torch.cat([gen, cp], dim=-1), dim=-1)
@@ -137,6 +184,108 @@ class CopySeq2Seq(nn.Module):
             nll = (1 - self.label_smoothing) * nll + self.label_smoothing * uniform
         loss = (nll * valid).sum() / valid.sum().clamp_min(1)
         return {"loss": loss, "encoder_hidden": enc, "decoder_hidden": dec}
+
+    @torch.no_grad()
+    def start_decoding(
+        self, enc: torch.Tensor, attention_mask: torch.Tensor, source_ids: torch.Tensor, copyable: torch.Tensor,
+        max_length: int,
+    ) -> DecodingState:
+        """The per-batch state of a copy-space search over ``enc`` (R, L, H) for at most ``max_length`` ids."""
+        # a label or marker piece that also occurs in the source: training scores it from its generation slot
+        # and every copyable position holding it (target_log_probs), so decoding folds that mass into the slot
+        match = (source_ids[..., None] == self.gen_ids) & copyable[..., None]  # (R, L, G)
+        slots = torch.where(match.any(-1), match.int().argmax(-1), torch.full_like(source_ids, -1))
+        r, n = enc.size(0), enc.size(1)
+        cfg = self.decoder.config
+        nh = cfg.num_attention_heads
+        d = cfg.hidden_size // nh
+        dtype = self.decoder.embeddings.LayerNorm.weight.dtype if not torch.is_autocast_enabled() else enc.dtype
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.view(r, -1, nh, d).transpose(1, 2)  # (R, nh, L, d)
+
+        cross = [(heads(layer.crossattention.self.key(enc)), heads(layer.crossattention.self.value(enc)))
+                 for layer in self.decoder.encoder.layer]
+        kv_dtype = cross[0][0].dtype if cross else dtype
+        # slots 0 … max_length hold fed ids (the decoder start included); the last one takes chunk padding
+        self_kv = [(enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype),
+                    enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype)) for _ in self.decoder.encoder.layer]
+        bias = torch.zeros(r, 1, 1, n, dtype=kv_dtype, device=enc.device)
+        bias = bias.masked_fill(~attention_mask.bool()[:, None, None, :], torch.finfo(kv_dtype).min)
+        return DecodingState(enc, attention_mask, copyable, self.copy_key(enc.float()),
+                             slots if bool((slots >= 0).any()) else None, bias, cross, self_kv,
+                             torch.zeros(r, dtype=torch.long, device=enc.device))
+
+    def _step_hidden(self, state: DecodingState, new_ids: torch.Tensor, new_pos: torch.Tensor,
+                     n_new: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed each row its next ids (R, C), the first ``n_new[r]`` of them real (the rest padding), and return
+        the decoder state after each row's last real id (R, 1, H).
+
+        The same computation as ``decode`` with a key/value cache (a test holds them equal), without its
+        per-step masks, cache concatenations and module dispatch; rows may be at different lengths, so that a
+        row can be fed several ids the grammar forced at once."""
+        emb_mod = self.decoder.embeddings
+        enc = state.enc
+        r, c = new_ids.shape
+        n_new = torch.full((r,), c, dtype=torch.long, device=new_ids.device) if n_new is None else n_new
+        x = self.encoder.embeddings.word_embeddings(new_ids)  # (R, C, H)
+        idx = new_pos.clamp_min(0)[..., None].expand(-1, -1, enc.size(-1))
+        copied = self.copy_input(enc.gather(1, idx).to(x.dtype))
+        x = x + copied * (new_pos >= 0)[..., None].to(x.dtype)
+        ar = torch.arange(c, device=x.device)
+        slot = state.lengths[:, None] + ar  # (R, C) cache slot (= position) of each fed id
+        real = ar[None, :] < n_new[:, None]  # (R, C)
+        cap = state.self_kv[0][0].size(2) - 1
+        slot = torch.where(real, slot.clamp(max=cap - 1), torch.full_like(slot, cap))  # padding -> the spare slot
+        x = x + emb_mod.token_type_embeddings.weight[0] + emb_mod.position_embeddings.weight[slot.clamp(max=cap - 1)]
+        x = emb_mod.LayerNorm(x)
+        span = int((state.lengths + n_new).max())  # slots any row attends to
+        # causal: fed id j of row r sees the row's cache up to its own slot
+        allowed = torch.arange(span, device=x.device)[None, None, :] <= slot[:, :, None]  # (R, C, T)
+        self_bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, torch.finfo(x.dtype).min)
+        self_bias = self_bias[:, None]  # (R, 1, C, T)
+        write = slot[:, None, :, None]  # (R, 1, C, 1)
+        for layer, (ck, cv), (sk, sv) in zip(self.decoder.encoder.layer, state.cross_kv, state.self_kv, strict=True):
+            att = layer.attention.self
+            nh, d = att.num_attention_heads, att.attention_head_size
+            w_qkv, b_qkv = _fused_qkv(att)
+            q, k, v = F.linear(x, w_qkv, b_qkv).view(r, c, 3, nh, d).permute(2, 0, 3, 1, 4)
+            # q, k, v: (R, nh, C, d)
+            sk.scatter_(2, write.expand(-1, nh, -1, d), k.to(sk.dtype))
+            sv.scatter_(2, write.expand(-1, nh, -1, d), v.to(sv.dtype))
+            w = (q @ sk[:, :, :span].transpose(-1, -2).to(q.dtype)) * att.scaling + self_bias  # (R, nh, C, T)
+            ctx = (w.softmax(-1) @ sv[:, :, :span].to(q.dtype)).transpose(1, 2).reshape(r, c, nh * d)
+            x = _add_norm(layer.attention.output, ctx, x)
+            cro = layer.crossattention.self
+            q = cro.query(x).view(r, c, nh, d).transpose(1, 2)  # (R, nh, C, d)
+            w = (q @ ck.transpose(-1, -2).to(q.dtype)) * cro.scaling + state.cross_bias.to(q.dtype)  # (R, nh, C, L)
+            ctx = (w.softmax(-1) @ cv.to(q.dtype)).transpose(1, 2).reshape(r, c, nh * d)
+            x = _add_norm(layer.crossattention.output, ctx, x)
+            inner = layer.intermediate
+            x = _add_norm(layer.output, inner.intermediate_act_fn(F.linear(x, inner.dense.weight, inner.dense.bias)), x)
+        state.lengths = state.lengths + n_new
+        last = (n_new - 1).clamp_min(0)[:, None, None].expand(-1, 1, x.size(-1))
+        return x.gather(1, last)  # (R, 1, H)
+
+    @torch.no_grad()
+    def step_log_probs(self, state: DecodingState, new_ids: torch.Tensor, new_pos: torch.Tensor,
+                       n_new: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-probabilities of the next action over [generation vocabulary ; source positions]: (R, G + L).
+
+        ``new_ids``/``new_pos`` (R, C): the ids not yet fed and their source positions (-1: generated), the first
+        ``n_new[r]`` of row ``r`` real (default: all). A generation slot
+        also holds the copy mass of the source positions carrying its id (see ``start_decoding``); such a
+        position keeps its own mass as a copy, so the row may sum past 1 and is renormalised by whatever masks
+        it."""
+        dec = self._step_hidden(state, new_ids, new_pos, n_new)  # (R, 1, H)
+        joint = self.joint_log_probs(dec, state.enc, state.copyable, state.keys)[:, 0]  # (R, G + L)
+        if state.slots is None:
+            return joint
+        g = self.gen_ids.numel()
+        p = joint.exp()
+        has = state.slots >= 0
+        gen = p[:, :g].scatter_add(1, state.slots.clamp_min(0), p[:, g:] * has)  # (R, G)
+        return torch.cat([gen.clamp_min(1e-30).log(), joint[:, g:]], dim=-1)
 
     @torch.no_grad()
     def next_log_probs(

@@ -1,12 +1,15 @@
-"""Generate -> parse -> Documents with offsets, counting every malformed piece.
+"""Search -> parse -> Documents with offsets, counting every malformed piece.
 
-The search is a plain greedy / beam loop over ``Seq2SeqIE.next_log_probs`` with standard Hugging Face
-``LogitsProcessor``s applied to every step's scores; it works the same for the copy backbone and any
-``AutoModelForSeq2SeqLM``.
+The copy backbone is searched in its own output space (``search.search_copy``: generation vocabulary and source
+positions, the grammar as a ``CopyConstraint``), and each mention is placed where it was copied from. Any
+``AutoModelForSeq2SeqLM`` is searched over its vocabulary with standard ``LogitsProcessor``s
+(``search.search_vocab`` with ``constraints.GrammarConstraint``); ``decode.space: vocab`` decodes the copy
+backbone that way too (the engine before the copy-space search, kept for comparison).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,14 +18,17 @@ import torch
 from transformers import LogitsProcessorList
 
 from .batching import Example, collate, make_examples
-from .constraints import GrammarConstraint
+from .constraints import CopyConstraint, GrammarConstraint
 from .grammar import Grammar
 from .linearize import parse
+from .precision import resolve_precision
+from .search import Generated, length_limit, search_copy, search_vocab
 from .types import Document
 
-__all__ = ["DecodeConfig", "DecodeResult", "generate_ids", "predict"]
+__all__ = ["DecodeConfig", "DecodeResult", "predict", "make_grammar"]
 
 log = logging.getLogger(__name__)
+SPACES = ("copy", "vocab")
 
 
 @dataclass
@@ -36,12 +42,18 @@ class DecodeConfig:
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
+    space: str = "copy"  # copy: search the copy backbone's own output space; vocab: the full vocabulary
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (CUDA); auto: bf16 only where computed natively
 
     def validate(self) -> None:
         if self.num_beams < 1:
             raise ValueError(f"decode.num_beams must be >= 1, got {self.num_beams}")
         if self.batch_size < 1:
             raise ValueError(f"decode.batch_size must be >= 1, got {self.batch_size}")
+        if self.space not in SPACES:
+            raise ValueError(f"decode.space must be one of {', '.join(SPACES)}, got {self.space!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
 
 
 @dataclass
@@ -52,79 +64,19 @@ class DecodeResult:
     anchor_spans: list[list[tuple[int, int]]] | None = None  # the scorer's predicted anchors (token spans)
     anchor_candidates: list[list[int]] | None = None  # candidate anchor start tokens given to the constraint
     tagger_spans: list[list[tuple[int, int, str]]] | None = None  # the entity tagger's typed token spans
+    generated: list[Generated] = field(default_factory=list)  # per document: ids, copy positions, step log-probs
+    precision: str = "fp32"  # what the search computed in
 
     @property
     def malformed(self) -> int:
         return sum(self.errors.values())
 
 
-def _select(batch: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {k: v.index_select(0, index) for k, v in batch.items()}
-
-
-@torch.no_grad()
-def generate_ids(
-    model, batch: dict[str, torch.Tensor], processors: LogitsProcessorList, cfg: DecodeConfig,
-    enc: torch.Tensor | None = None,
-) -> list[list[int]]:
-    """Greedy (num_beams=1) or beam search; returns each item's generated ids without the decoder start."""
-    device = model.device
-    batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "copyable")}
-    b, k = batch["input_ids"].size(0), cfg.num_beams
-    if enc is None:
-        enc = model.encode(batch)  # (B, L, H)
-    if k > 1:
-        rows = torch.arange(b, device=device).repeat_interleave(k)
-        batch = _select(batch, rows)
-        enc = enc.index_select(0, rows)  # (B*k, L, H)
-    prefix = torch.full((b * k, 1), model.start_id, dtype=torch.long, device=device)
-    done = torch.zeros(b * k, dtype=torch.bool, device=device)
-    beam_scores = torch.zeros(b, k, device=device)
-    beam_scores[:, 1:] = float("-inf")  # all beams start identical: keep one
-    cache = model.new_cache()
-    limit = length_limit(model, batch, cfg)
-    new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
-    for _ in range(limit):
-        logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
-        # Renormalize over what the processors allow: otherwise mass the grammar forbids is charged to every
-        # constrained step and beam search prefers short outputs.
-        logp = processors(prefix, logp).log_softmax(-1)
-        # a row whose every id was masked would be NaN, and topk ranks NaN first: make it -inf
-        logp = logp.nan_to_num(nan=float("-inf"))
-        # finished rows only extend with padding, at no cost
-        logp[done] = float("-inf")
-        logp[done, model.pad_id] = 0.0
-        if k == 1:
-            nxt = logp.argmax(-1)
-            prefix = torch.cat([prefix, nxt[:, None]], 1)
-            new_pos = model.copy_positions(aux, batch, nxt)[:, None]
-        else:
-            v = logp.size(-1)
-            cand = (beam_scores.view(-1, 1) + logp).view(b, k * v)  # (B, k*V)
-            top, idx = cand.topk(k, dim=-1)  # (B, k)
-            src_beam = idx // v + torch.arange(b, device=device)[:, None] * k
-            nxt = (idx % v).view(-1)
-            prefix = torch.cat([prefix.index_select(0, src_beam.view(-1)), nxt[:, None]], 1)
-            rows = src_beam.view(-1)
-            enc = enc.index_select(0, rows)
-            cache.reorder_cache(rows)
-            new_pos = model.copy_positions(None if aux is None else aux.index_select(0, rows), batch, nxt)[:, None]
-            done = done.index_select(0, src_beam.view(-1))
-            beam_scores = top
-        done = done | (nxt == model.eos_id)
-        # Scores only fall as a beam grows, so once each item's best beam has ended nothing can overtake it.
-        if bool(done.view(b, k)[:, 0].all()):
-            break
-    rows = prefix[:, 1:].tolist()
-    if k > 1:
-        rows = rows[::k]  # beams are kept sorted by score: the first of each item is the best
-    return [[t for t in r if t != model.pad_id] for r in rows]
-
-
-def length_limit(model, batch: dict[str, torch.Tensor], cfg: DecodeConfig) -> int:
-    """How many ids a batch may generate: a target rarely needs more than ~3 ids per source piece, and the cap
-    stops a looping beam early."""
-    return min(cfg.max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def predict(
@@ -137,6 +89,8 @@ def predict(
     cfg = cfg or DecodeConfig()
     cfg.validate()
     model.eval()
+    precision = resolve_precision(cfg.precision, model.device, "decode.precision")
+    copy_space = model.kind == "copy" and cfg.space == "copy"
     grammar = make_grammar(model, cfg)
     has_scorer = model.heads is not None and model.heads.scorer is not None
     has_tagger = (cfg.constrained and (cfg.entity_coverage or cfg.tagger_spans) and model.heads is not None
@@ -144,32 +98,43 @@ def predict(
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
-    result = DecodeResult([])
+    generated: list[Generated | None] = [None] * len(docs)
+    result = DecodeResult([], precision=precision)
     if has_scorer:
         result.anchor_spans, result.anchor_candidates = [[] for _ in docs], [[] for _ in docs]
     for s in range(0, len(order), cfg.batch_size):
         idx = order[s : s + cfg.batch_size]
         chunk = [examples[i] for i in idx]
         batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
-        enc = model.encode(batch)  # (B, L, H)
-        sources = [e.source for e in chunk]
-        if has_scorer:
-            sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
-        if has_tagger:
-            sources = _with_entity_starts(model, enc, batch, sources)
-            if result.tagger_spans is None:
-                result.tagger_spans = [[] for _ in docs]
-            for i, src in zip(idx, sources, strict=True):
-                result.tagger_spans[i] = sorted(src.entity_spans or ())
-        procs = LogitsProcessorList()
-        constraint = None
-        if cfg.constrained:
-            constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=length_limit(model, batch, cfg))
-            procs.append(constraint)
-        ids = generate_ids(model, batch, procs, cfg, enc=enc)
-        for i, ex, src, gen in zip(idx, chunk, sources, ids, strict=True):
-            parsed = parse(gen, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar)
-            out[i] = parsed.document
+        with _autocast(model.device, precision):
+            enc = model.encode(batch)  # (B, L, H)
+            sources = [e.source for e in chunk]
+            if has_scorer:
+                sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
+            if has_tagger:
+                sources = _with_entity_starts(model, enc, batch, sources)
+                if result.tagger_spans is None:
+                    result.tagger_spans = [[] for _ in docs]
+                for i, src in zip(idx, sources, strict=True):
+                    result.tagger_spans[i] = sorted(src.entity_spans or ())
+            limit = length_limit(model, batch, cfg.max_new_tokens)
+            if copy_space:
+                constraint = (CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams,
+                                             max_length=limit) if cfg.constrained else None)
+                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens)
+            else:
+                procs = LogitsProcessorList()
+                constraint = None
+                if cfg.constrained:
+                    constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
+                    procs.append(constraint)
+                gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=enc)
+        for i, ex, src, gen in zip(idx, chunk, sources, gens, strict=True):
+            # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
+            # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
+            parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
+                           positions=gen.positions if copy_space else None)
+            out[i], generated[i] = parsed.document, gen
             for kind, n in parsed.errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
         if constraint is not None:
@@ -177,6 +142,7 @@ def predict(
         if progress:
             progress(len(chunk))
     result.documents = [d for d in out if d is not None]
+    result.generated = [g for g in generated if g is not None]
     return result
 
 

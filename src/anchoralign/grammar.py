@@ -21,97 +21,18 @@ MENTION is a contiguous slice of the source ids that starts and ends on word bou
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-__all__ = ["MARKERS", "Source", "TargetVocab", "Grammar", "State", "GrammarError", "Span"]
+from .labels import MARKERS, TargetVocab
+from .source import Source, Span
 
-MARKERS = ("<anchor>", "</anchor>", "<rel>", "<rel-inv>", "<tail>", "<type>", "<ent>", "<head>")
+__all__ = ["MARKERS", "Source", "TargetVocab", "Grammar", "State", "GrammarError", "Span", "Events"]
+
 FORMATS = ("anchor", "flat")
-
-Span = tuple[int, int, str]  # token start, token end (exclusive), entity type
-
-
-@dataclass(frozen=True)
-class Source:
-    """The encoder input: piece ids and, per piece, its document token index (-1 for special pieces)."""
-
-    ids: tuple[int, ...]
-    piece_token: tuple[int, ...]
-    # Pieces where an anchor mention may start (the anchor scorer's candidates); None: anywhere.
-    anchor_starts: frozenset[int] | None = None
-    # Tokens where the entity tagger predicts an entity starts (entity coverage); None: no coverage.
-    entity_starts: frozenset[int] | None = None
-    # The entity tagger's typed spans (token start, token end, type); when set, every mention must be one of
-    # them, with its type (``Grammar(tagger_spans=True)``). None: mentions may be any span.
-    entity_spans: frozenset[Span] | None = None
-
-    def is_word_start(self, p: int) -> bool:
-        t = self.piece_token[p]
-        return t >= 0 and (p == 0 or self.piece_token[p - 1] != t)
-
-    def is_boundary(self, p: int) -> bool:
-        """Whether a mention may end just before piece ``p``."""
-        return p >= len(self.ids) or self.piece_token[p] < 0 or self.is_word_start(p)
-
-    def word_starts(self) -> list[int]:
-        return [p for p in range(len(self.ids)) if self.is_word_start(p)]
-
-    def token_pieces(self, token: int) -> tuple[int, int] | None:
-        """Piece span ``[s, e)`` of a document token, or None when it was truncated away."""
-        ps = [p for p, t in enumerate(self.piece_token) if t == token]
-        return (ps[0], ps[-1] + 1) if ps else None
-
-    def span_pieces(self, start: int, end: int) -> tuple[int, int] | None:
-        a, b = self.token_pieces(start), self.token_pieces(end - 1)
-        return (a[0], b[1]) if a and b else None
-
-    def occurrences(self, mention: Sequence[int]) -> list[int]:
-        """Start pieces of every word-aligned occurrence of ``mention`` (earliest first)."""
-        n = len(mention)
-        if n == 0:
-            return []
-        return [
-            s
-            for s in self.word_starts()
-            if tuple(self.ids[s : s + n]) == tuple(mention)
-            and all(t >= 0 for t in self.piece_token[s : s + n])
-            and self.is_boundary(s + n)
-        ]
-
-    def token_span(self, s: int, n: int) -> tuple[int, int]:
-        return self.piece_token[s], self.piece_token[s + n - 1] + 1
-
-
-@dataclass(frozen=True)
-class TargetVocab:
-    """Ids of the markers, of each type's and relation's verbalized label, and of end-of-sequence."""
-
-    markers: dict[str, int]
-    entity_labels: dict[str, tuple[int, ...]]
-    relation_labels: dict[str, tuple[int, ...]]
-    eos_id: int
-    _tries: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def marker(self, name: str) -> int:
-        return self.markers[name]
-
-    def trie(self, kind: str) -> tuple[dict[tuple[int, ...], set[int]], dict[tuple[int, ...], str]]:
-        """(prefix -> next ids, full label ids -> name) for ``kind`` in {"entity", "relation"}."""
-        if kind not in self._tries:
-            labels = self.entity_labels if kind == "entity" else self.relation_labels
-            nxt: dict[tuple[int, ...], set[int]] = {}
-            full: dict[tuple[int, ...], str] = {}
-            for name, ids in labels.items():
-                full[tuple(ids)] = name
-                for i in range(len(ids)):
-                    nxt.setdefault(tuple(ids[:i]), set()).add(ids[i])
-            self._tries[kind] = (nxt, full)
-        return self._tries[kind]
-
-    def structural_ids(self) -> set[int]:
-        return set(self.markers.values()) | {self.eos_id}
+_serial = itertools.count()
 
 
 class GrammarError(Exception):
@@ -191,6 +112,7 @@ class Grammar:
         self.tagger_spans = tagger_spans
         self.sigs: set[tuple[str, str, str]] | None = None
         self._base_cache: dict = {}
+        self.serial = next(_serial)  # memo keys in Source.memo: this grammar's, never another's
         if signatures is not None:
             sigs = {tuple(x) for x in signatures}
             sigs |= {(t, r, h) for h, r, t in sigs if r in symmetric}
@@ -202,6 +124,11 @@ class Grammar:
                 and x[1] in vocab.relation_labels
             }  # type: ignore[misc]
             self._relational = {h for h, _, _ in self.sigs} | {t for _, _, t in self.sigs}
+            # schema tables, computed once: (anchor type, inverted) -> [(relation, other argument's type)]
+            self._rel_table: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+            for h, r, t in self.sigs:
+                self._rel_table.setdefault((h, False), []).append((r, t))
+                self._rel_table.setdefault((t, True), []).append((r, h))
 
     # -- anchor-guided restrictions -------------------------------------------------------------------
 
@@ -220,11 +147,16 @@ class Grammar:
         spans, only those whose other argument type some tagged span other than the anchor's (``head_span``)
         has — a relation joins two entities, and the tail would otherwise dead-end."""
         assert self.sigs is not None
-        spans = self._spans_of(source) if source is not None else None
-        if spans is None:
-            return {r for h, r, t in self.sigs if (t if inv else h) == head_type}
-        have = {t for a, b, t in spans if (a, b) != head_span}
-        return {r for h, r, t in self.sigs if (t if inv else h) == head_type and (h if inv else t) in have}
+        pairs = self._rel_table.get((head_type, inv), ())
+        if source is None or self._spans_of(source) is None:
+            return {r for r, _ in pairs}
+        key = (self.serial, "rels", head_type, inv, head_span)
+        hit = source.memo.get(key)
+        if hit is None:
+            own = source.tagged.get(head_span, frozenset()) if head_span is not None else frozenset()
+            have = {t for t, c in source.tagged_type_counts.items() if c - (t in own) > 0}
+            hit = source.memo[key] = frozenset(r for r, other in pairs if other in have)
+        return set(hit)
 
     def _types_for(self, state: State, span: tuple[int, int]) -> set[str] | None:
         """Types the current mention may take at ``span`` (None: any)."""
@@ -250,7 +182,9 @@ class Grammar:
 
     def _other_span(self, source: Source, span: tuple[int, int]) -> bool:
         """Some tagged span other than ``span`` exists (one that a relation's other argument could be)."""
-        return any((a, b) != span for a, b, _ in self._spans_of(source) or ())
+        if self._spans_of(source) is None:
+            return False
+        return len(source.tagged) - (span in source.tagged) > 0
 
     def _anchor_types(self, state: State, source: Source, types: set[str], span: tuple[int, int]) -> set[str]:
         """With tagger spans and signatures, an anchor (flat: head) at ``span`` must leave some relation open."""
@@ -267,8 +201,9 @@ class Grammar:
         return source.entity_spans if self.tagger_spans else None
 
     def _tagged_types(self, source: Source, span: tuple[int, int]) -> set[str]:
-        spans = self._spans_of(source) or frozenset()
-        return {t for a, b, t in spans if (a, b) == span}
+        if self._spans_of(source) is None:
+            return set()
+        return set(source.tagged.get(span, ()))
 
     def _base_types(self, state: State) -> set[str] | None:
         """Types the schema signatures allow for the current mention's role (None: any)."""
@@ -301,6 +236,15 @@ class Grammar:
         """Some end at or beyond ``n`` pieces from ``s`` is allowed (so the walk never reaches a dead end)."""
         if self.sigs is None and not self.consistent_types and self._spans_of(source) is None:
             return True
+        # what the answer depends on: the mention's role and group (types allowed), the types fixed so far
+        key = (self.serial, "finish", state.role, state.head, state.rel,
+               state.typed if self.consistent_types else None, s, n)
+        hit = source.memo.get(key)
+        if hit is None:
+            hit = source.memo[key] = self._scan_ends(state, source, s, n)
+        return hit
+
+    def _scan_ends(self, state: State, source: Source, s: int, n: int) -> bool:
         k = n
         while s + k <= len(source.ids) and (k == 0 or source.piece_token[s + k - 1] >= 0):
             if k > 0 and self._end_ok(state, source, s, k):
@@ -312,20 +256,8 @@ class Grammar:
         self, kind: str, prefix: tuple[int, ...], names: set[str] | None
     ) -> tuple[set[int], bool]:
         """(next label ids, whether ``prefix`` completes a label) among ``names`` (None: all)."""
-        nxt, full = self.vocab.trie(kind)
-        if names is None:
-            return set(nxt.get(prefix, ())), prefix in full
-        labels = self.vocab.entity_labels if kind == "entity" else self.vocab.relation_labels
-        out, complete = set(), False
-        n = len(prefix)
-        for name in names:
-            ids = labels[name]
-            if tuple(ids[:n]) == prefix:
-                if len(ids) > n:
-                    out.add(ids[n])
-                else:
-                    complete = True
-        return out, complete
+        ids, complete = self.vocab.label_next(kind, prefix, None if names is None else frozenset(names))
+        return set(ids), complete
 
     def _rel_markers(self, state: State, source: Source | None = None) -> list[int]:
         """``<rel>``/``<rel-inv>`` that still have a relation label for the anchor's type."""
@@ -351,45 +283,76 @@ class Grammar:
             self.entity_coverage = coverage
 
     def closing_allowed(self, state: State, source: Source) -> list[int]:
-        """What ``allowed`` gives when the output must end soon: no entity coverage, and no id that opens a new
+        """What ``allowed`` gives when the output must end soon (see ``closing_options``)."""
+        return self._as_ids(self.closing_options(state, source), source)
+
+    def closing_options(self, state: State, source: Source) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """What ``options`` gives when the output must end soon: no entity coverage, and no id that opens a new
         piece (group, relation, standalone entity) where another continuation exists."""
+        key = (self.serial, "closing", state)
+        hit = source.memo.get(key)
+        if hit is not None:
+            return hit
         with self._no_coverage():
-            allowed = self.allowed(state, source)
-        openers = {self.group_open, self.m["<ent>"], self.m["<rel>"], self.m["<rel-inv>"]}
-        if state.phase == "after_head_type":  # an anchor needs one relation: let it open
-            return allowed
-        return [t for t in allowed if t not in openers] or allowed
+            ids, positions = self.options(state, source)
+        if state.phase != "after_head_type":  # an anchor needs one relation: let it open
+            openers = {self.group_open, self.m["<ent>"], self.m["<rel>"], self.m["<rel-inv>"]}
+            kept = tuple(t for t in ids if t not in openers)
+            if kept or positions:
+                ids = kept
+        source.memo[key] = (ids, positions)
+        return ids, positions
 
     def allowed(self, state: State, source: Source) -> list[int]:
-        """Every id the grammar accepts next in ``state``."""
+        """Every id the grammar accepts next in ``state`` (a mention piece as the source id it copies)."""
+        return self._as_ids(self.options(state, source), source)
+
+    @staticmethod
+    def _as_ids(options: tuple[tuple[int, ...], tuple[int, ...]], source: Source) -> list[int]:
+        ids, positions = options
+        return sorted(set(ids) | {source.ids[p] for p in positions})
+
+    def options(self, state: State, source: Source) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """What may come next in ``state``: (ids to generate, source positions to copy), each sorted.
+
+        Positions are offered only inside a mention: its first piece at an allowed start, then the piece right
+        after the last one copied. Memoised per source (a state's options never change within a document).
+        """
+        key = (self.serial, self.entity_coverage, state)
+        hit = source.memo.get(key)
+        if hit is None:
+            hit = source.memo[key] = self._options(state, source)
+        return hit
+
+    def _options(self, state: State, source: Source) -> tuple[tuple[int, ...], tuple[int, ...]]:
         m, ph = self.m, state.phase
         if ph in ("top", "ents"):
             # offer a piece only if its mention can start somewhere (no dead end on an empty input)
             # entity coverage: the sequence cannot end while a tagger-predicted entity start is not generated
-            must_cover = bool(self._uncovered(state, source)) and self._can_open(state, source, "ent")
+            can_ent = self._can_open(state, source, "ent")
+            must_cover = bool(self._uncovered(state, source)) and can_ent
             out = [] if must_cover else [self.eos]
-            if self._can_open(state, source, "ent"):
+            if can_ent:
                 out.insert(0, m["<ent>"])
             if ph == "top":
                 role = "anchor" if self.fmt == "anchor" else "head"
                 if self._can_open(state, source, role):
                     out.insert(0, self.group_open)
-            return out
+            return tuple(sorted(out)), ()
         if ph == "mention":
             n = len(state.mention)
             if n == 0:
                 starts = self._starts(state, source)
-                return sorted({source.ids[p] for p in starts if self._can_finish(state, source, p, 0)})
-            out = {
-                source.ids[s + n]
+                return (), tuple(p for p in starts if self._can_finish(state, source, p, 0))
+            nxt = sorted({
+                s + n
                 for s in state.cands
                 if s + n < len(source.ids)
                 and source.piece_token[s + n] >= 0
                 and self._can_finish(state, source, s, n + 1)
-            }
-            if any(self._end_ok(state, source, s, n) for s in state.cands):
-                out.add(m["<type>"])
-            return sorted(out)
+            })
+            close = any(self._end_ok(state, source, s, n) for s in state.cands)
+            return ((m["<type>"],) if close else ()), tuple(nxt)
         if ph in ("etype", "rlabel"):
             if ph == "etype":
                 assert state.span is not None
@@ -403,18 +366,18 @@ class Grammar:
             out = set(nxt_ids)
             if complete:
                 out.update(self._after_label(state, source))
-            return sorted(out)
+            return tuple(sorted(out)), ()
         if ph == "after_head_type":
-            return self._rel_markers(state, source)
+            return tuple(sorted(self._rel_markers(state, source))), ()
         if ph == "after_rel":
-            return [m["<tail>"]]
+            return (m["<tail>"],), ()
         if ph == "group_more":
-            return self._rel_markers(state, source) + [m["</anchor>"]]
-        return [self.eos]
+            return tuple(sorted(self._rel_markers(state, source) + [m["</anchor>"]])), ()
+        return (self.eos,), ()
 
     def _can_open(self, state: State, source: Source, role: str) -> bool:
         opened = replace(state, phase="mention", role=role, mention=(), cands=(), span=None, head=None, rel=None)
-        return any(self._can_finish(opened, source, p, 0) for p in self._starts(opened, source))
+        return bool(self.options(opened, source)[1])
 
     def _uncovered(self, state: State, source: Source) -> set[int]:
         """Tagger-predicted entity start tokens that no generated entity starts at yet."""
@@ -424,10 +387,10 @@ class Grammar:
         return set(source.entity_starts) - inside
 
     def _starts(self, state: State, source: Source) -> list[int]:
-        starts = source.word_starts()
+        starts: Sequence[int] = source.word_start_list
         spans = self._spans_of(source)
         if spans is not None:
-            begins = {a for a, _, _ in spans}
+            begins = {a for a, _ in source.tagged}
             starts = [p for p in starts if source.piece_token[p] in begins]
         if state.role == "ent":
             uncovered = self._uncovered(state, source)
@@ -462,12 +425,15 @@ class Grammar:
         role = f"tail{group}" if state.role == "tail" else state.role
         after = State(phase="top" if state.role == "tail" else "ents", typed=state.typed,
                       placed=state.placed + ((state.span, role),))
-        return self.allowed(after, source)
+        return list(self.options(after, source)[0])
 
     # -- stepping (used by parse, and by the constraint to follow each beam) ------------------------
 
-    def step(self, state: State, tok: int, source: Source, events: Events | None = None) -> State:
-        """Advance over one id; raises GrammarError when it is not accepted (state unchanged)."""
+    def step(self, state: State, tok: int, source: Source, events: Events | None = None, pos: int = -1) -> State:
+        """Advance over one id; raises GrammarError when it is not accepted (state unchanged).
+
+        ``pos`` is the source position a mention piece was copied from (-1: unknown, as for a model without a
+        copy layer): a copied mention is placed where it was copied, not by ``_place``'s rule."""
         m, ph = self.m, state.phase
         if ph == "skip":
             return self._resync(state, tok)
@@ -496,14 +462,15 @@ class Grammar:
             if tok in self._marker_names or tok == self.eos:
                 raise GrammarError("unexpected_marker")
             mention = state.mention + (tok,)
+            n = len(state.mention)
             if not state.mention:
-                cands = tuple(s for s in self._starts(state, source) if source.ids[s] == tok)
+                cands = tuple(s for s in self._starts(state, source) if source.ids[s] == tok and (pos < 0 or s == pos))
             else:
-                n = len(state.mention)
                 cands = tuple(
                     s
                     for s in state.cands
                     if s + n < len(source.ids) and source.ids[s + n] == tok and source.piece_token[s + n] >= 0
+                    and (pos < 0 or s + n == pos)
                 )
             # An unplaceable mention is reported when it closes, so that the count is per mention.
             return replace(state, mention=mention, cands=cands)
@@ -517,7 +484,7 @@ class Grammar:
                 return self._close_label(done, name, tok, source, events)
             raise GrammarError("bad_entity_type" if ph == "etype" else "bad_relation_label")
         if ph == "after_head_type":
-            if tok in self.allowed(state, source):
+            if tok in self.options(state, source)[0]:
                 return replace(state, phase="rlabel", label=(), rel=("", tok == m["<rel-inv>"]))
             raise GrammarError("unexpected_token")
         if ph == "after_rel":
@@ -610,15 +577,17 @@ class Grammar:
             return State(phase="skip", skip_to="rel", head=state.head)
         return State(phase="skip", skip_to="group")
 
-    def run(self, ids: Iterable[int], source: Source) -> Events:
-        """Step over a whole generated sequence, collecting entities, relations and counted errors."""
+    def run(self, ids: Iterable[int], source: Source, positions: Sequence[int] | None = None) -> Events:
+        """Step over a whole generated sequence, collecting entities, relations and counted errors.
+
+        ``positions`` (one per id, -1 where not copied) places copied mentions where they were copied from."""
         events = Events()
         state = State()
-        for tok in ids:
+        for i, tok in enumerate(ids):
             if state.phase == "done":
                 break
             try:
-                state = self.step(state, tok, source, events)
+                state = self.step(state, tok, source, events, positions[i] if positions is not None else -1)
             except GrammarError as e:
                 events.error(e.kind)
                 state = self.error_state(state)

@@ -144,14 +144,16 @@ def events_to_document(template: Document, events: Events) -> Document:
 
 def parse(
     ids: list[int], source: Source, vocab: TargetVocab, template: Document, fmt: str = "anchor",
-    grammar: Grammar | None = None,
+    grammar: Grammar | None = None, positions: list[int] | None = None,
 ) -> ParseResult:
     """Generated ids -> a Document on ``template``'s text, with every malformed piece counted by kind.
 
-    Pass the ``grammar`` that constrained decoding used, so that a repeated mention is placed where the
-    constraint placed it; the default is the plain grammar of ``fmt``.
+    ``positions`` (one per id: the source position a mention piece was copied from, -1 otherwise) places each
+    copied mention exactly where it was copied. A mention without positions is placed by rule: pass the
+    ``grammar`` that constrained decoding used, so that a repeated mention goes where the constraint placed it;
+    the default is the plain grammar of ``fmt``.
     """
-    events = (grammar or Grammar(vocab, fmt)).run(ids, source)
+    events = (grammar or Grammar(vocab, fmt)).run(ids, source, positions)
     return ParseResult(events_to_document(template, events), dict(events.errors))
 
 

@@ -1,0 +1,269 @@
+"""Greedy and beam search: in the copy model's own output space, or over a full vocabulary.
+
+``search_copy`` (the copy backbone) scores [generation vocabulary ; source positions] at each step, so that a
+mention piece is chosen as the position it copies, the constraint masks a few dozen columns instead of a 30k
+vocabulary, and each item comes back with the positions its mentions were copied from. ``search_vocab`` is the
+same loop over the full vocabulary with standard ``LogitsProcessor``s, for any ``AutoModelForSeq2SeqLM`` (and
+for the copy model with ``decode.space: vocab``, which scatters its distribution onto the vocabulary).
+
+Both return, per item, a ``Generated``: the ids without the decoder start (up to and including end of sequence),
+the source position of each (-1 where generated) and the log-probability of each step under the distribution
+the search ranked (the model's, renormalised over what the constraint allowed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import LogitsProcessorList
+
+from .constraints import CopyConstraint
+
+__all__ = ["Generated", "length_limit", "search_copy", "search_vocab"]
+
+
+@dataclass
+class Generated:
+    ids: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # source position each id was copied from (-1: generated)
+    log_probs: list[float] = field(default_factory=list)  # per step
+
+
+def length_limit(model, batch: dict[str, torch.Tensor], max_new_tokens: int) -> int:
+    """How many ids a batch may generate: a target rarely needs more than ~3 ids per source piece, and the cap
+    stops a looping beam early."""
+    return min(max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+
+
+def _select(batch: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v.index_select(0, index) for k, v in batch.items()}
+
+
+def _collect(ids: torch.Tensor, pos: torch.Tensor, logp: torch.Tensor, eos: int, k: int) -> list[Generated]:
+    """Rows (R, T) -> one Generated per item (the first row of each item's k beams: the best), cut after EOS."""
+    out = []
+    for row_ids, row_pos, row_lp in zip(ids[::k].tolist(), pos[::k].tolist(), logp[::k].tolist(), strict=True):
+        n = row_ids.index(eos) + 1 if eos in row_ids else len(row_ids)
+        out.append(Generated(row_ids[:n], row_pos[:n], row_lp[:n]))
+    return out
+
+
+@torch.no_grad()
+def search_copy(
+    model, batch: dict[str, torch.Tensor], enc: torch.Tensor, constraint: CopyConstraint | None, num_beams: int,
+    max_new_tokens: int,
+) -> list[Generated]:
+    """Greedy (``num_beams`` 1) or beam search of the copy backbone in its own output space.
+
+    Greedy search drops each row from the batch once it has ended, so a batch costs what its rows need rather
+    than its longest row times its size."""
+    net = model.net
+    device = enc.device
+    src_ids = batch["input_ids"].to(device)
+    mask = batch["attention_mask"].to(device)
+    copyable = batch["copyable"].to(device)
+    b, k = src_ids.size(0), num_beams
+    gen_ids = net.gen_ids  # (G,)
+    eos = model.eos_id
+    eos_col = int((gen_ids == eos).nonzero()[0, 0])
+    if k > 1:
+        rows = torch.arange(b, device=device).repeat_interleave(k)
+        src_ids, mask, copyable, enc = (x.index_select(0, rows) for x in (src_ids, mask, copyable, enc))
+    limit = length_limit(model, batch, max_new_tokens)
+    state = net.start_decoding(enc, mask, src_ids, copyable, limit)
+    r = b * k
+    last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
+    last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
+    if k == 1:
+        return _greedy_copy(net, state, src_ids, last_ids, last_pos, constraint, limit, eos, eos_col)
+    done = torch.zeros(r, dtype=torch.bool, device=device)
+    beam_scores = torch.zeros(b, k, device=device)
+    beam_scores[:, 1:] = float("-inf")  # all beams start identical: keep one
+    out_ids: list[torch.Tensor] = []
+    out_pos: list[torch.Tensor] = []
+    out_lp: list[torch.Tensor] = []
+    for t in range(limit):
+        scores = net.step_log_probs(state, last_ids, last_pos)  # (R, G + L)
+        if constraint is not None:
+            # renormalise over what the grammar allows: otherwise mass it forbids is charged to every
+            # constrained step and beam search prefers short outputs
+            scores = (scores + constraint.mask(scores, t)).log_softmax(-1).nan_to_num(nan=float("-inf"))
+        # finished rows only repeat end of sequence, at no cost
+        scores[done] = float("-inf")
+        scores[done, eos_col] = 0.0
+        w = scores.size(-1)
+        cand = (beam_scores.view(-1, 1) + scores).view(b, k * w)  # (B, k*W)
+        top, idx = cand.topk(k, dim=-1)  # (B, k)
+        src_beam = (idx // w + torch.arange(b, device=device)[:, None] * k).view(-1)  # (R,)
+        action = (idx % w).view(-1)
+        lp = scores[src_beam, action]
+        beam_scores = top
+        state = state.select(src_beam)
+        done = done.index_select(0, src_beam)
+        out_ids = [x.index_select(0, src_beam) for x in out_ids]
+        out_pos = [x.index_select(0, src_beam) for x in out_pos]
+        out_lp = [x.index_select(0, src_beam) for x in out_lp]
+        if constraint is not None:
+            constraint.reorder(src_beam.tolist())
+        tok, pos = _action_ids(action, src_ids, gen_ids)
+        out_ids.append(tok)
+        out_pos.append(pos)
+        out_lp.append(lp)
+        if constraint is not None:
+            constraint.advance(tok.tolist(), pos.tolist())
+        done = done | (tok == eos)
+        # scores only fall as a beam grows, so once each item's best beam has ended nothing can overtake it
+        if bool(done.view(b, k)[:, 0].all()):
+            break
+        last_ids, last_pos = tok[:, None], pos[:, None]
+    return _collect(torch.stack(out_ids, 1), torch.stack(out_pos, 1), torch.stack(out_lp, 1), eos, k)
+
+
+def _action_ids(action: torch.Tensor, src_ids: torch.Tensor, gen_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions (R,) over [generation vocabulary ; source positions] -> (token ids, source positions or -1)."""
+    g = gen_ids.numel()
+    copied = action >= g
+    pos = torch.where(copied, action - g, torch.full_like(action, -1))
+    tok = torch.where(copied, src_ids.gather(1, pos.clamp_min(0)[:, None])[:, 0], gen_ids[action.clamp(max=g - 1)])
+    return tok, pos
+
+
+def _chunk_width(lengths: list[int]) -> int:
+    """How many pending ids to feed per row this step: every row pays for the widest, so take the widest width
+    at which at least half the fed slots are real ids (a row with more feeds the rest in the next steps)."""
+    for w in sorted(set(lengths), reverse=True):
+        if 2 * sum(min(n, w) for n in lengths) >= len(lengths) * w:
+            return w
+    return 1
+
+
+def _greedy_copy(net, state, src_ids, last_ids, last_pos, constraint, limit: int, eos: int, eos_col: int) -> list[Generated]:
+    """Greedy search that asks the model only where the grammar leaves a choice.
+
+    After each chosen id, the ids the grammar then forces (a label's remaining pieces, ``<tail>`` after a
+    relation label, the rest of a tagged mention …) are taken at once, with log-probability 0 (the only
+    allowed id), and fed to the decoder together in the next step; rows at different lengths step together.
+    Ended rows leave the batch once a quarter of it has ended (dropping costs a copy of every cache; until
+    then an ended row keeps stepping with only end of sequence allowed and its outputs are ignored)."""
+    gen_ids = net.gen_ids
+    g = gen_ids.numel()
+    gen_list = gen_ids.tolist()
+    src_list = src_ids.tolist()  # by original row
+    device = src_ids.device
+    out = [Generated() for _ in range(src_ids.size(0))]
+    alive = list(range(src_ids.size(0)))
+    ended = [False] * len(alive)
+    start_id = int(last_ids[0, 0])
+    pending: list[list[tuple[int, int]]] = [[(start_id, -1)] for _ in alive]
+    while True:
+        width = _chunk_width([len(p) for p in pending])
+        feed = [p[:width] for p in pending]
+        n_new = torch.tensor([len(p) for p in feed], dtype=torch.long, device=device)
+        ids = torch.tensor([[t for t, _ in p] + [eos] * (width - len(p)) for p in feed], dtype=torch.long, device=device)
+        pos = torch.tensor([[q for _, q in p] + [-1] * (width - len(p)) for p in feed], dtype=torch.long, device=device)
+        scores = net.step_log_probs(state, ids, pos, n_new)  # (A, G + L)
+        if constraint is not None:
+            made = [len(out[row].ids) for row in alive]
+            scores = (scores + constraint.mask(scores, made)).log_softmax(-1).nan_to_num(nan=float("-inf"))
+        if any(ended):
+            scores[torch.tensor(ended, device=scores.device), eos_col] = float("inf")
+        lp, action = scores.max(-1)  # (A,)
+        for a, (col, lp_a) in enumerate(zip(action.tolist(), lp.tolist(), strict=True)):
+            if ended[a]:
+                pending[a] = [(eos, -1)]
+                continue
+            if len(pending[a]) > width:  # fed only part of its forced ids: no choice to make yet
+                pending[a] = pending[a][width:]
+                continue
+            row = out[alive[a]]
+            run: list[tuple[int, int]] = []
+            while True:
+                tok, p = (src_list[alive[a]][col - g], col - g) if col >= g else (gen_list[col], -1)
+                row.ids.append(tok)
+                row.positions.append(p)
+                row.log_probs.append(lp_a)
+                run.append((tok, p))
+                if constraint is not None:
+                    constraint.advance_row(a, tok, p)
+                if tok == eos or len(row.ids) >= limit:
+                    ended[a] = True
+                    break
+                forced = constraint.forced(a, len(row.ids)) if constraint is not None else None
+                if forced is None:
+                    break
+                col, lp_a = forced, 0.0
+            pending[a] = run if not ended[a] else [(eos, -1)]
+        n_ended = sum(ended)
+        if n_ended == len(alive):
+            break
+        if n_ended * 4 >= len(alive):
+            keep = [a for a in range(len(alive)) if not ended[a]]
+            state = state.select(torch.tensor(keep, dtype=torch.long, device=device))
+            alive = [alive[a] for a in keep]
+            pending = [pending[a] for a in keep]
+            ended = [False] * len(alive)
+            if constraint is not None:
+                constraint.reorder(keep)
+    return out
+
+
+@torch.no_grad()
+def search_vocab(
+    model, batch: dict[str, torch.Tensor], processors: LogitsProcessorList, num_beams: int, max_new_tokens: int,
+    enc: torch.Tensor | None = None,
+) -> list[Generated]:
+    """Greedy or beam search over the full vocabulary with ``LogitsProcessor``s applied to each step's scores."""
+    device = model.device
+    batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "copyable")}
+    b, k = batch["input_ids"].size(0), num_beams
+    if enc is None:
+        enc = model.encode(batch)  # (B, L, H)
+    if k > 1:
+        rows = torch.arange(b, device=device).repeat_interleave(k)
+        batch = _select(batch, rows)
+        enc = enc.index_select(0, rows)  # (B*k, L, H)
+    prefix = torch.full((b * k, 1), model.start_id, dtype=torch.long, device=device)
+    positions = torch.full((b * k, 0), -1, dtype=torch.long, device=device)
+    step_lp = torch.zeros((b * k, 0), device=device)
+    done = torch.zeros(b * k, dtype=torch.bool, device=device)
+    beam_scores = torch.zeros(b, k, device=device)
+    beam_scores[:, 1:] = float("-inf")
+    cache = model.new_cache()
+    limit = length_limit(model, batch, max_new_tokens)
+    new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
+    for _ in range(limit):
+        logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
+        logp = processors(prefix, logp).log_softmax(-1)
+        # a row whose every id was masked would be NaN, and topk ranks NaN first: make it -inf
+        logp = logp.nan_to_num(nan=float("-inf"))
+        logp[done] = float("-inf")
+        logp[done, model.pad_id] = 0.0
+        if k == 1:
+            lp, nxt = logp.max(-1)
+            prefix = torch.cat([prefix, nxt[:, None]], 1)
+            new_pos = model.copy_positions(aux, batch, nxt)[:, None]
+        else:
+            v = logp.size(-1)
+            cand = (beam_scores.view(-1, 1) + logp).view(b, k * v)  # (B, k*V)
+            top, idx = cand.topk(k, dim=-1)  # (B, k)
+            rows = (idx // v + torch.arange(b, device=device)[:, None] * k).view(-1)
+            nxt = (idx % v).view(-1)
+            lp = logp[rows, nxt]
+            prefix = torch.cat([prefix.index_select(0, rows), nxt[:, None]], 1)
+            positions, step_lp = positions.index_select(0, rows), step_lp.index_select(0, rows)
+            enc = enc.index_select(0, rows)
+            cache.reorder_cache(rows)
+            new_pos = model.copy_positions(None if aux is None else aux.index_select(0, rows), batch, nxt)[:, None]
+            done = done.index_select(0, rows)
+            beam_scores = top
+        positions = torch.cat([positions, new_pos], 1)
+        step_lp = torch.cat([step_lp, lp[:, None]], 1)
+        done = done | (nxt == model.eos_id)
+        if bool(done.view(b, k)[:, 0].all()):
+            break
+    out = _collect(prefix[:, 1:], positions, step_lp, model.eos_id, k)
+    for gen in out:  # padding after the end is not part of the output
+        keep = [i for i, t in enumerate(gen.ids) if t != model.pad_id]
+        gen.ids, gen.positions, gen.log_probs = ([x[i] for i in keep] for x in (gen.ids, gen.positions, gen.log_probs))
+    return out

@@ -1,0 +1,97 @@
+"""The copy-space search against the vocabulary-space one (the engine before it), and what it returns.
+
+Where every source piece is distinct and no label word occurs in the source, an id and a source position name
+the same action, so the two searches must return the same ids, positions and documents: greedy and beam,
+constrained and free, both formats and the anchor-guided restrictions on and off, on random tiny models.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from anchoralign.anchor_heads import AnchorConfig
+from anchoralign.decode import DecodeConfig, predict
+from anchoralign.grammar import Grammar
+from anchoralign.linearize import canonical, linearize, parse
+from anchoralign.model import ModelConfig
+
+from .tiny import make_doc, tiny_model
+
+# words of the tiny tokenizer's vocabulary that are no label word (labels: people, organization, work for …)
+WORDS = "john smith works acme corp boston mary lives paris on monday hired jones .".split()
+
+
+def _random_docs(rng: random.Random, n: int) -> list:
+    docs = []
+    for i in range(n):
+        words = rng.sample(WORDS, rng.randint(3, len(WORDS)))  # distinct words: distinct pieces
+        docs.append(make_doc(f"r{i}", words, [], []))
+    return docs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_copy_space_search_equals_vocabulary_space_search(tmp_path, seed: int) -> None:
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    fmt = "anchor" if seed % 2 == 0 else "flat"
+    anchor = AnchorConfig(scorer=True, alignment=False, entity_tagging=True) if seed % 3 != 2 else None
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64,
+                                             target_format=fmt), anchor=anchor)
+    with torch.no_grad():  # sharper random distributions: long, varied outputs rather than an early end
+        model.net.transform[0].weight.mul_(8)
+    model.eval()
+    docs = _random_docs(rng, 12)
+    for constrained in (True, False):
+        for beams in (1, 2):
+            cfg = DecodeConfig(constrained=constrained, num_beams=beams, batch_size=5, max_new_tokens=48, precision="fp32",
+                               signatures=rng.random() < 0.7, consistent_types=rng.random() < 0.7,
+                               tagger_spans=rng.random() < 0.5, entity_coverage=rng.random() < 0.5)
+            old = predict(model, docs, DecodeConfig(**{**cfg.__dict__, "space": "vocab"}))
+            new = predict(model, docs, DecodeConfig(**{**cfg.__dict__, "space": "copy"}))
+            assert [g.ids for g in new.generated] == [g.ids for g in old.generated], cfg
+            assert [g.positions for g in new.generated] == [g.positions for g in old.generated], cfg
+            for a, b in zip(new.generated, old.generated, strict=True):
+                assert a.log_probs == pytest.approx(b.log_probs, abs=1e-4)
+            assert [canonical(d) for d in new.documents] == [canonical(d) for d in old.documents]
+            assert new.errors == old.errors
+            if constrained:
+                assert new.malformed == 0
+    # the outputs were not trivially empty: some mention was copied
+    assert any(p >= 0 for g in new.generated for p in g.positions)
+
+
+def test_parse_places_a_copied_mention_where_it_was_copied(tmp_path) -> None:
+    """'the cat … the cat': the rule would put the second standalone 'cat' elsewhere; the position decides."""
+    model = tiny_model(tmp_path)
+    doc = make_doc("d", "Mary hired Mary .".split(), [(2, 3, "Peop")], [])
+    from anchoralign.encoding import encode_source
+
+    src = encode_source(model.tokenizer, doc, 64)
+    lin = linearize(doc, src, model.vocab)
+    assert lin.positions[1] == src.span_pieces(2, 3)[0]  # the target copies the second 'Mary'
+    by_rule = parse(lin.ids, src, model.vocab, doc).document
+    by_position = parse(lin.ids, src, model.vocab, doc, positions=lin.positions).document
+    assert [(e.start, e.end) for e in by_rule.entities] == [(0, 1)]  # earliest occurrence
+    assert [(e.start, e.end) for e in by_position.entities] == [(2, 3)]
+    # a position that does not continue the mention is an unplaceable mention, counted
+    bad = list(lin.positions)
+    bad[1] = src.span_pieces(1, 2)[0]  # 'hired' is not 'mary'
+    assert parse(lin.ids, src, model.vocab, doc, positions=bad).errors == {"unplaceable_mention": 1}
+
+
+def test_grammar_options_are_positions_inside_a_mention(tmp_path) -> None:
+    model = tiny_model(tmp_path)
+    doc = make_doc("d", "John Smith works .".split(), [], [])
+    from anchoralign.encoding import encode_source
+
+    src = encode_source(model.tokenizer, doc, 64)
+    g = Grammar(model.vocab)
+    state = g.step(g.step(__import__("anchoralign.grammar", fromlist=["State"]).State(), model.vocab.markers["<ent>"],
+                          src), src.ids[1], src, pos=1)
+    ids, positions = g.options(state, src)
+    assert positions == (2,)  # only the next piece continues the copied mention
+    assert ids == (model.vocab.markers["<type>"],)
+    assert g.allowed(state, src) == sorted({src.ids[2], model.vocab.markers["<type>"]})
