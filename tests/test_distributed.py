@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from anchoralign.distributed import shard
+from anchoralign.distributed import accelerate_cpu_processes, shard
 
 from .tiny import toy_docs
 
@@ -37,6 +37,20 @@ def test_shard_deals_batches_round_robin_and_evens_them() -> None:
     assert [shard([0], r, 2) for r in range(2)] == [[0], [0]]
 
 
+def test_accelerate_cpu_launch_is_recognised(monkeypatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    launch = ["python", "/x/bin/accelerate", "launch", "--cpu", "--num_processes", "3", "-m", "anchoralign", "train",
+              "--num_processes", "9"]
+    assert accelerate_cpu_processes(launch) == 3
+    assert accelerate_cpu_processes(["python", "/x/bin/accelerate", "launch", "--num_processes=2", "t.py"]) == 2
+    assert accelerate_cpu_processes(["python", "/x/bin/accelerate", "launch", "--cpu", "-m", "anchoralign"]) == 1
+    assert accelerate_cpu_processes(["bash", "run.sh"]) == 1
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "False")
+    assert accelerate_cpu_processes(launch) == 1
+
+
 def test_two_processes_train_resume_and_load(tmp_path) -> None:
     data = tmp_path / "toy.jsonl"
     docs = [d for _ in range(3) for d in toy_docs()]  # 9 documents: 5 batches of 2, so one batch is repeated
@@ -57,9 +71,14 @@ def test_two_processes_train_resume_and_load(tmp_path) -> None:
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["processes"] == 2 and meta["global_batch"] == 4 and meta["precision"] == "fp32"
 
-    second = _run([*_train_args(data, run, 3), "--resume"], tmp_path)
+    # the resume goes through `accelerate launch --cpu --num_processes 2` (which alone would start one process)
+    resume_args = [a for a in _train_args(data, run, 3) if a not in ("--processes", "2")][1:] + ["--resume"]
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    second = subprocess.run([accelerate, "launch", "--cpu", "--num_processes", "2", "-m", "anchoralign", *resume_args],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert json.loads(second.stdout)["epochs_run"] == 3
+    assert json.loads(second.stdout)["epochs_run"] == 3 and json.loads(second.stdout)["processes"] == 2
     assert second.stderr.count("resumed from") == 1 and second.stderr.count("epoch 3/3: loss") == 1
     assert "epoch 1/3" not in second.stderr
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

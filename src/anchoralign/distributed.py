@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import TypeVar
 
-__all__ = ["shard", "launched_world_size", "launched_rank", "launch_local"]
+__all__ = ["shard", "launched_world_size", "launched_rank", "launch_local", "accelerate_cpu_processes"]
 
 T = TypeVar("T")
 
@@ -49,6 +49,37 @@ def shard(items: list[T], rank: int, world: int) -> list[T]:
     per_rank = -(-len(items) // world)
     padded = [items[i % len(items)] for i in range(per_rank * world)]
     return padded[rank::world]
+
+
+def accelerate_cpu_processes(parent_cmdline: list[str] | None = None) -> int:
+    """N when this process is the one that ``accelerate launch --cpu --num_processes N`` started, else 1.
+
+    Accelerate starts several CPU processes only through mpirun; without it, it starts this command once, with
+    ``ACCELERATE_USE_CPU`` and a ``MASTER_ADDR`` but no rank. N is read off the launcher's own command line
+    (the parent process; ``parent_cmdline`` for tests) so the command can start the N processes itself."""
+    if launched_world_size() > 1 or "MASTER_ADDR" not in os.environ:
+        return 1
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true", "yes"):
+        return 1
+    if parent_cmdline is None:
+        try:
+            with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+                parent_cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            return 1
+    args = list(parent_cmdline)
+    if "launch" not in args:
+        return 1
+    for i in range(args.index("launch") + 1, len(args)):
+        arg = args[i]
+        if arg == "-m" or arg.endswith(".py"):
+            break  # the launched program's own arguments start here
+        for flag in ("--num_processes", "--num-processes"):
+            if arg == flag and i + 1 < len(args) and args[i + 1].isdigit():
+                return int(args[i + 1])
+            if arg.startswith(flag + "=") and arg.split("=", 1)[1].isdigit():
+                return int(arg.split("=", 1)[1])
+    return 1
 
 
 def launch_local(argv: list[str], processes: int) -> int:

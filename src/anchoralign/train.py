@@ -78,6 +78,23 @@ def _param_groups(model: Seq2SeqIE, lr: float, lr_new: float, weight_decay: floa
     return groups
 
 
+def _adamw(model: Seq2SeqIE, groups: list[dict]) -> torch.optim.AdamW:
+    """AdamW, fused (one kernel over all parameters) where torch has it for the parameters' device and dtype:
+    torch's default on a CPU is a Python loop over the ~200 tensors, 11 % of a CPU training step."""
+    params = [p for g in groups for p in g["params"]]
+    fusable = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.bfloat16, torch.float16)
+                  for p in params)
+    return torch.optim.AdamW(groups, fused=fusable or None)
+
+
+def _set_attention_dropout(model: torch.nn.Module, p: float) -> None:
+    """Set the dropout of every attention module's probabilities (BERT's ``*Attention.dropout``) to ``p``."""
+    for module in model.modules():
+        drop = getattr(module, "dropout", None)
+        if type(module).__name__.endswith("Attention") and isinstance(drop, torch.nn.Dropout):
+            drop.p = p
+
+
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory next to ``final`` and swap it in, so a crash never leaves half a checkpoint."""
     tmp = final.with_name(final.name + ".tmp")
@@ -158,6 +175,8 @@ def train(
     device = accelerator.device
     model.to(device)
     model.label_smoothing = tc.label_smoothing
+    if tc.attention_dropout >= 0:
+        _set_attention_dropout(model, tc.attention_dropout)
     if main:
         log.info("precision: %s (%s)", choice.precision, choice.reason)
         if world == 1 and cpu and "MASTER_ADDR" in os.environ and "ACCELERATE_USE_CPU" in os.environ:
@@ -179,7 +198,7 @@ def train(
     if world > 1 and main:
         log.info("%d processes x batch_size %d x grad_accum %d = %d documents per optimizer step", world,
                  tc.batch_size, tc.grad_accum, world * tc.batch_size * tc.grad_accum)
-    optimizer = torch.optim.AdamW(_param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
+    optimizer = _adamw(model, _param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
     ema = _Ema(model, tc.ema_decay) if tc.ema_decay > 0 else None

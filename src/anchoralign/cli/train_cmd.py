@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import sys
 from datetime import UTC, datetime
 
 from ..config import load_config
-from ..distributed import launch_local, launched_rank, launched_world_size
+from ..distributed import accelerate_cpu_processes, launch_local, launched_rank, launched_world_size
 from ..errors import InputError
 from ..schema import Schema
 from .common import add_data_arguments, dataset_schema, is_tty, read_file, read_split
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     if args.processes < 1:
         raise InputError(f"--processes must be >= 1, got {args.processes}")
+    if args.processes == 1 and (n := accelerate_cpu_processes()) > 1:
+        # `accelerate launch --cpu --num_processes N` started this command once (it needs mpirun for more)
+        log.info("accelerate launch --cpu --num_processes %d started one process: starting %d here", n, n)
+        args.processes = n
     if args.processes > 1 and launched_world_size() > 1:
         raise InputError("--processes starts the processes itself; leave it out under torchrun or accelerate launch")
     if args.train:
