@@ -37,6 +37,9 @@ class TrainConfig:
     # dropout on attention probabilities while training (-1: the backbone's own). Drawing those masks was 9 % of
     # a CPU training step (docs/benchmarks.md); 0 removes them.
     attention_dropout: float = -1.0
+    # copy backbone: "seen" trains only the word-embedding rows of pieces in the training data and the generation
+    # vocabulary (the others never get a gradient; skipping them saves a sixth of a CPU step); "all": every row
+    embedding_rows: str = "seen"
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
@@ -56,6 +59,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
         if not (self.attention_dropout == -1.0 or 0 <= self.attention_dropout < 1):
             raise ValueError(f"train.attention_dropout must be -1 (backbone's own) or in [0, 1), got {self.attention_dropout}")
+        if self.embedding_rows not in ("seen", "all"):
+            raise ValueError(f"train.embedding_rows must be seen or all, got {self.embedding_rows!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -135,7 +135,7 @@ class CopySeq2Seq(nn.Module):
         """Log-probabilities over [generation vocabulary ; source positions]: (B, T, G + L). ``keys``: the copy
         keys of ``enc`` when already computed."""
         h = self.transform(dec.float())  # (B, T, H)
-        emb = self.encoder.embeddings.word_embeddings.weight[self.gen_ids].float()  # (G, H)
+        emb = self.encoder.embeddings.word_embeddings(self.gen_ids).float()  # (G, H)
         gen = h @ emb.T + self.gen_bias  # (B, T, G)
         q = self.copy_query(h)  # (B, T, H)
         k = self.copy_key(enc.float()) if keys is None else keys  # (B, L, H)

@@ -33,6 +33,7 @@ from .evaluation import evaluate_documents
 from .model import Seq2SeqIE, build_model, load_model, save_model
 from .precision import MIXED_PRECISION, choose_precision
 from .schema import Schema
+from .trainable_rows import install_row_subset
 from .types import Document
 
 __all__ = ["train", "TrainResult", "resolve_device", "set_seed", "epoch_line", "training_device"]
@@ -198,6 +199,12 @@ def train(
     if world > 1 and main:
         log.info("%d processes x batch_size %d x grad_accum %d = %d documents per optimizer step", world,
                  tc.batch_size, tc.grad_accum, world * tc.batch_size * tc.grad_accum)
+    rows = None
+    if model.kind == "copy" and tc.embedding_rows == "seen":
+        # the embedding rows a gradient can reach: training sources, the generation vocabulary, decoder start
+        seen = {i for ex in examples for i in ex.source.ids} | set(model.net.gen_ids.tolist()) | {model.start_id}
+        rows = install_row_subset(model.net, seen)
+    plain = rows.plain if rows is not None else contextlib.nullcontext
     optimizer = _adamw(model, _param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
@@ -207,7 +214,8 @@ def train(
     scaler_state = None
     if resume and (ckpt / "state.pt").is_file():  # every rank reads the checkpoint
         state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(load_model(ckpt, "cpu").state_dict())
+        with plain():
+            model.load_state_dict(load_model(ckpt, "cpu").state_dict())
         model.to(device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -290,7 +298,8 @@ def train(
                             "precision": choice.precision, "processes": world,
                             "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
                             "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions()}
-                    _save_best(model, out, meta, cfg)
+                    with plain():
+                        _save_best(model, out, meta, cfg)
                 if ema is not None:
                     ema.swap(model)
             best, best_epoch, best_dev = _from_main(accelerator, (best, best_epoch, best_dev))
@@ -307,7 +316,8 @@ def train(
                          "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
 
                 def write_ckpt(tmp: Path, state=state) -> None:
-                    save_model(model, tmp)
+                    with plain():
+                        save_model(model, tmp)
                     torch.save(state, tmp / "state.pt")
 
                 _atomic_dir(ckpt, write_ckpt)
@@ -325,6 +335,8 @@ def train(
             _finish_metadata(out, epoch, tc.epochs, cut)
         accelerator.wait_for_everyone()  # no rank returns before the main one has written the run
     finally:
+        if rows is not None:
+            rows.remove()  # the caller gets the plain model back
         accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)  # undo the autocast wrapper of forward
         if not own_forward:
             vars(model).pop("forward", None)  # ... and the instance attribute it leaves: the class's forward again
