@@ -135,13 +135,13 @@ def _sync(device) -> None:
 
 
 def bench_encoder(model, docs: list, device, args: dict) -> dict:
-    """Sentences/s of the bare encoder forward over ``docs``: length-sorted batches of the decode batch size,
-    fp32, no grad. Tokenizing and collating happen before the clock (``prepare_seconds``)."""
+    """Sentences/s of the bare encoder forward over ``docs``: length-sorted batches of ``--encoder-batch-size``
+    (32), fp32, no grad. Tokenizing and collating happen before the clock (``prepare_seconds``)."""
     import torch
 
     from anchoralign.batching import collate, make_examples
 
-    batch_size = _decode_config(args, True, 1, "copy").batch_size
+    batch_size = args.get("encoder_batch_size") or 32
     start = time.perf_counter()
     examples = make_examples(model, docs, with_targets=False)
     examples.sort(key=lambda e: len(e.source.ids))  # as decode.predict orders them
@@ -515,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200, help="sentences to extract (default: 200)")
     p.add_argument(
         "--decode-batch-size", type=int, help="extraction batch size (default: the model's config)"
+    )
+    p.add_argument(
+        "--encoder-batch-size", type=int, default=32, help="batch size of the bare encoder pass (default: 32)"
     )
     p.add_argument(
         "--decode-precision",

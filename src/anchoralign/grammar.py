@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .labels import MARKERS, TargetVocab
 from .source import Source, Span
@@ -58,6 +58,14 @@ class State:
     skip_to: str = ""  # in phase "skip": "group" or "rel"
     typed: tuple[tuple[tuple[int, int], str], ...] = ()  # spans generated so far with their types
     placed: tuple[tuple[tuple[int, int], str], ...] = ()  # (span, role) of every anchor and entity so far
+
+
+def replace(state: State, **changes) -> State:
+    """``dataclasses.replace`` for ``State``, without its per-call field checks (the grammar's hottest call)."""
+    new = object.__new__(State)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 @dataclass
@@ -245,6 +253,17 @@ class Grammar:
         return hit
 
     def _scan_ends(self, state: State, source: Source, s: int, n: int) -> bool:
+        if self._spans_of(source) is not None:
+            # with tagger spans a mention ends only where a tagged span starting at its first token ends: check
+            # those ends, not every piece up to the end of the input
+            first = source.piece_token[s]
+            for a, b in source.tagged:
+                if a == first and (end := source.span_pieces(a, b)) is not None:
+                    k = end[1] - s
+                    if k >= max(n, 1) and all(t >= 0 for t in source.piece_token[s : s + k]) and self._end_ok(
+                            state, source, s, k):
+                        return True
+            return False
         k = n
         while s + k <= len(source.ids) and (k == 0 or source.piece_token[s + k - 1] >= 0):
             if k > 0 and self._end_ok(state, source, s, k):
