@@ -23,6 +23,18 @@ from .grammar import Grammar, GrammarError, Source, State
 __all__ = ["CopyConstraint", "GrammarConstraint", "RowStates"]
 
 
+def _mask(scores: torch.Tensor, allowed: list[list[int]]) -> tuple[torch.Tensor, int]:
+    """An additive mask like ``scores`` (0 at each row's allowed columns, -inf elsewhere), and how many rows'
+    best-scored column it refuses."""
+    top = scores.argmax(-1).tolist()
+    refused = sum(1 for r, cols in enumerate(allowed) if top[r] not in cols)
+    rows = [r for r, cols in enumerate(allowed) for _ in cols]
+    flat = [c for cols in allowed for c in cols]
+    mask = torch.full_like(scores, float("-inf"))
+    mask[torch.tensor(rows, dtype=torch.long), torch.tensor(flat, dtype=torch.long)] = 0.0
+    return mask, refused
+
+
 class RowStates:
     """One grammar state per decoding row (None once the row's prefix is finished or broken)."""
 
@@ -104,17 +116,8 @@ class CopyConstraint:
         """An additive mask (R, G + L): 0 where allowed, -inf elsewhere; ``generated``: ids so far (per row, or
         one number for all)."""
         per_row = generated if isinstance(generated, list) else [generated] * scores.size(0)
-        rows: list[int] = []
-        cols: list[int] = []
-        top = scores.argmax(-1).tolist()
-        for r in range(scores.size(0)):
-            allowed = self._columns(r, self._closing(per_row[r]))
-            if top[r] not in allowed:
-                self.rejected += 1
-            rows.extend([r] * len(allowed))
-            cols.extend(allowed)
-        mask = torch.full_like(scores, float("-inf"))
-        mask[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)] = 0.0
+        mask, refused = _mask(scores, [self._columns(r, self._closing(per_row[r])) for r in range(scores.size(0))])
+        self.rejected += refused
         return mask
 
     def forced(self, row: int, generated: int) -> int | None:
@@ -187,23 +190,16 @@ class GrammarConstraint(LogitsProcessor):
         self._prev = ids
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows: list[int] = []
-        cols: list[int] = []
         eos = self.grammar.eos
-        top = scores.argmax(-1).tolist()
         self._sync(input_ids[:, self.prefix_len :].cpu())
         closing = self.max_length is not None and input_ids.size(1) - self.prefix_len >= self.max_length - self.reserve
+        per_row = []
         for r in range(input_ids.size(0)):
             opts = self.rows.options(r, closing)
             allowed = [eos] if opts is None else Grammar._as_ids(opts, self.rows.source(r))
-            if not allowed:
-                # a prefix the grammar never offered (a beam search filler taken at -inf when fewer than
-                # num_beams continuations were allowed): end it, so that no row is left without a finite score
-                allowed = [eos]
-            if top[r] not in allowed:
-                self.rejected += 1
-            rows.extend([r] * len(allowed))
-            cols.extend(allowed)
-        mask = torch.full_like(scores, float("-inf"))
-        mask[torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)] = 0.0
+            # a prefix the grammar never offered (a beam search filler taken at -inf when fewer than num_beams
+            # continuations were allowed): end it, so that no row is left without a finite score
+            per_row.append(allowed or [eos])
+        mask, refused = _mask(scores, per_row)
+        self.rejected += refused
         return scores + mask
