@@ -72,11 +72,11 @@ def search_copy(
         src_ids, mask, copyable, enc = (x.index_select(0, rows) for x in (src_ids, mask, copyable, enc))
     limit = length_limit(model, batch, max_new_tokens)
     state = net.start_decoding(enc, mask, src_ids, copyable, limit)
+    if k == 1:
+        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, eos_col)
     r = b * k
     last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
     last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
-    if k == 1:
-        return _greedy_copy(net, state, src_ids, last_ids, last_pos, constraint, limit, eos, eos_col)
     done = torch.zeros(r, dtype=torch.bool, device=device)
     beam_scores = torch.zeros(b, k, device=device)
     beam_scores[:, 1:] = float("-inf")  # all beams start identical: keep one
@@ -138,7 +138,8 @@ def _chunk_width(lengths: list[int]) -> int:
     return 1
 
 
-def _greedy_copy(net, state, src_ids, last_ids, last_pos, constraint, limit: int, eos: int, eos_col: int) -> list[Generated]:
+def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: CopyConstraint | None, limit: int, eos: int,
+                 eos_col: int) -> list[Generated]:
     """Greedy search that asks the model only where the grammar leaves a choice.
 
     After each chosen id, the ids the grammar then forces (a label's remaining pieces, ``<tail>`` after a
@@ -154,7 +155,6 @@ def _greedy_copy(net, state, src_ids, last_ids, last_pos, constraint, limit: int
     out = [Generated() for _ in range(src_ids.size(0))]
     alive = list(range(src_ids.size(0)))
     ended = [False] * len(alive)
-    start_id = int(last_ids[0, 0])
     pending: list[list[tuple[int, int]]] = [[(start_id, -1)] for _ in alive]
     while True:
         width = _chunk_width([len(p) for p in pending])
