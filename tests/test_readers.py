@@ -419,3 +419,9 @@ def test_pack_passages_cover_text(text, max_chars, data):
         len(spans) == 1 and text[spans[0][0]].strip() and text[spans[0][1] - 1].strip()
     ):  # one short span: never cut
         assert any(s <= spans[0][0] and spans[0][1] <= e for s, e in passages)
+
+
+def test_zero_width_joiner_never_glues_a_cjk_character() -> None:
+    """Found by the property test above: '_' + U+200D + '中' came out as one token holding a CJK character."""
+    assert [t.text for t in tokenize_text("_\u200d中")] == ["_", "\u200d", "中"]
+    assert [t.text for t in tokenize_text("👨\u200d👩\u200d👧")] == ["👨\u200d👩\u200d👧"]  # emoji sequences stay whole

@@ -34,9 +34,10 @@ _MARKS = (
 _M = rf"[{_MARKS}]*"
 
 # A CJK character; else a run of letters/digits that are not CJK; else any other single non-space character
-# (an emoji joined to the next by U+200D stays one token); each with the marks that follow it.
+# (an emoji joined to the next by U+200D stays one token, but a CJK character is never joined: it is a token
+# of its own); each with the marks that follow it.
 _TEXT_TOKEN = re.compile(
-    rf"[{CJK_RANGES}]{_M}|(?:(?![{CJK_RANGES}])[^\W_]{_M})+|\S{_M}(?:\u200d\S{_M})*"
+    rf"[{CJK_RANGES}]{_M}|(?:(?![{CJK_RANGES}])[^\W_]{_M})+|\S{_M}(?:\u200d(?![{CJK_RANGES}])\S{_M})*"
 )
 _WHITESPACE_TOKEN = re.compile(r"\S+")
 _CHAR_TOKEN = re.compile(r"\S")
