@@ -34,11 +34,11 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     grad_clip: float = 1.0
     label_smoothing: float = 0.0  # of the generation loss
-    # dropout on attention probabilities while training (-1: the backbone's own). Drawing those masks was 9 % of
-    # a CPU training step (docs/benchmarks.md); 0 removes them.
+    # dropout on attention probabilities while training (-1: the backbone's own). Their masks were 4 % of
+    # a CPU training step's time (benchmarks/profile_train_step.py); 0 removes them.
     attention_dropout: float = -1.0
     # copy backbone: "seen" trains only the word-embedding rows of pieces in the training data and the generation
-    # vocabulary (the others never get a gradient; skipping them saves a sixth of a CPU step); "all": every row
+    # vocabulary (the others never get a gradient; skipping their dense gradient saves about 7 % of a CPU step); "all": every row
     embedding_rows: str = "seen"
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)

@@ -41,6 +41,7 @@ class DecodingState:
     cross_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, L, d) keys and values
     self_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, T_max + 2, d), filled to ``lengths``
     lengths: torch.Tensor  # (R,) ids fed so far per row (the next position)
+    qkv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: fused self-attention projection (not per row)
 
     def select(self, rows: torch.Tensor) -> DecodingState:
         """Row ``r`` of the result continues row ``rows[r]`` (beam search reorders, greedy drops ended rows)."""
@@ -51,7 +52,7 @@ class DecodingState:
         return DecodingState(
             pick(self.enc), pick(self.attention_mask), pick(self.copyable), pick(self.keys), pick(self.slots),
             pick(self.cross_bias), [(pick(k), pick(v)) for k, v in self.cross_kv],
-            [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths),
+            [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths), self.qkv,
         )
 
 
@@ -63,8 +64,8 @@ def _add_norm(out: nn.Module, h: torch.Tensor, residual: torch.Tensor) -> torch.
 
 
 def _fused_qkv(att: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The query, key and value projections of a BERT self-attention as one (3H, H) matrix: one matrix product
-    per decoding step instead of three."""
+    """The query, key and value projections of a BERT self-attention as one (3H, H) matrix (built once per
+    batch): one matrix product per decoding step instead of three."""
     return (torch.cat([att.query.weight, att.key.weight, att.value.weight]),
             torch.cat([att.query.bias, att.key.bias, att.value.bias]))
 
@@ -199,14 +200,12 @@ class CopySeq2Seq(nn.Module):
         cfg = self.decoder.config
         nh = cfg.num_attention_heads
         d = cfg.hidden_size // nh
-        dtype = self.decoder.embeddings.LayerNorm.weight.dtype if not torch.is_autocast_enabled() else enc.dtype
-
         def heads(x: torch.Tensor) -> torch.Tensor:
             return x.view(r, -1, nh, d).transpose(1, 2)  # (R, nh, L, d)
 
         cross = [(heads(layer.crossattention.self.key(enc)), heads(layer.crossattention.self.value(enc)))
                  for layer in self.decoder.encoder.layer]
-        kv_dtype = cross[0][0].dtype if cross else dtype
+        kv_dtype = cross[0][0].dtype  # what the projections give (bf16 under autocast)
         # slots 0 … max_length hold fed ids (the decoder start included); the last one takes chunk padding
         self_kv = [(enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype),
                     enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype)) for _ in self.decoder.encoder.layer]
@@ -214,7 +213,8 @@ class CopySeq2Seq(nn.Module):
         bias = bias.masked_fill(~attention_mask.bool()[:, None, None, :], torch.finfo(kv_dtype).min)
         return DecodingState(enc, attention_mask, copyable, self.copy_key(enc.float()),
                              slots if bool((slots >= 0).any()) else None, bias, cross, self_kv,
-                             torch.zeros(r, dtype=torch.long, device=enc.device))
+                             torch.zeros(r, dtype=torch.long, device=enc.device),
+                             [_fused_qkv(layer.attention.self) for layer in self.decoder.encoder.layer])
 
     def _step_hidden(self, state: DecodingState, new_ids: torch.Tensor, new_pos: torch.Tensor,
                      n_new: torch.Tensor | None = None) -> torch.Tensor:
@@ -245,10 +245,10 @@ class CopySeq2Seq(nn.Module):
         self_bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, torch.finfo(x.dtype).min)
         self_bias = self_bias[:, None]  # (R, 1, C, T)
         write = slot[:, None, :, None]  # (R, 1, C, 1)
-        for layer, (ck, cv), (sk, sv) in zip(self.decoder.encoder.layer, state.cross_kv, state.self_kv, strict=True):
+        layers = zip(self.decoder.encoder.layer, state.cross_kv, state.self_kv, state.qkv, strict=True)
+        for layer, (ck, cv), (sk, sv), (w_qkv, b_qkv) in layers:
             att = layer.attention.self
             nh, d = att.num_attention_heads, att.attention_head_size
-            w_qkv, b_qkv = _fused_qkv(att)
             q, k, v = F.linear(x, w_qkv, b_qkv).view(r, c, 3, nh, d).permute(2, 0, 3, 1, 4)
             # q, k, v: (R, nh, C, d)
             sk.scatter_(2, write.expand(-1, nh, -1, d), k.to(sk.dtype))

@@ -3,8 +3,8 @@
 The copy backbone's word embeddings (30k rows × 384 for MiniLM) are tied three ways: encoder input, decoder
 input and the generation slots' output vectors. Trained as one dense matrix, every step zero-fills and sums
 three dense 30k-row gradients, clips them and runs AdamW over all 11.7M values, though only the rows of
-pieces that occur in the training data (and the generation vocabulary) ever receive a gradient: about a sixth
-of a CPU training step for nothing (docs/benchmarks.md). ``RowSubset`` keeps the full matrix frozen and trains
+pieces that occur in the training data (and the generation vocabulary) ever receive a gradient: about 7 % of a
+CPU training step's time for nothing (`benchmarks/profile_train_step.py`). ``RowSubset`` keeps the full matrix frozen and trains
 a small copy of those rows; the result is the same but for AdamW's weight decay, which no longer shrinks rows
 that never get a gradient.
 
