@@ -56,15 +56,17 @@ def gold_jsonl(tmp_path) -> Path:
 def _check_extraction(records: list[dict], texts: list[str]) -> None:
     assert [r["text"] for r in records] == texts
     for r in records:
-        assert set(r) == {"text", "entities", "relations"}
+        assert set(r) == {"text", "entities", "relations", "errors", "windows", "cut", "truncated"}
+        assert r["truncated"] == 0  # windows are sized in encoder pieces too
         ids = [e["id"] for e in r["entities"]]
         assert ids == list(range(len(ids)))
         for e in r["entities"]:
             assert 0 <= e["start"] < e["end"] <= len(r["text"])
             assert r["text"][e["start"] : e["end"]] == e["text"]
-            assert isinstance(e["type"], str) and e["type"]
+            assert isinstance(e["type"], str) and e["type"] and 0.0 <= e["score"] <= 1.0
         for rel in r["relations"]:
             assert rel["head"] in ids and rel["tail"] in ids and isinstance(rel["type"], str)
+            assert 0.0 <= rel["score"] <= 1.0
         if not r["text"].strip():
             assert r["entities"] == [] and r["relations"] == []
 

@@ -90,7 +90,7 @@ def test_two_processes_train_resume_and_load(tmp_path) -> None:
     lines = [d.text for d in toy_docs()] + ["", "Mary Jones lives in Paris ."]
     src = tmp_path / "lines.txt"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert Extractor.load(run).extract(lines[:1])[0]["text"] == lines[0]  # the run loads
+    assert Extractor.load(run).extract(lines[:1])[0].text == lines[0]  # the run loads
 
     sharded = tmp_path / "sharded.jsonl"
     launcher = ["torch.distributed.run", "--standalone", "--nnodes=1", "--nproc-per-node=2", "-m", "anchoralign",

@@ -1,92 +1,220 @@
 """Extraction from raw text: the library face that ``extract`` and ``serve`` sit on.
 
-A line is split into tokens (CJK characters one each, letter/digit runs, other symbols), the tokens into
-passages of at most ``max_passage_tokens`` (after sentence ends when possible), each passage is decoded as a
-``Document`` whose tokens carry offsets into the whole line, and the passages' results are merged, so every
-entity's ``start``/``end`` are character offsets into the original line.
+    >>> import anchoralign
+    >>> ex = anchoralign.load("runs/demo")
+    >>> [r.to_dict() for r in ex.extract(["John Smith works for Acme Corp in Boston ."], threshold=0.5)]
+
+A text is split into tokens (CJK characters one each, letter/digit runs, other symbols), the tokens into
+overlapping windows of whole sentences (``windows.py``), each window is decoded as a ``Document`` whose tokens
+carry offsets into the whole text, and the windows' results are merged (``extraction.merge``), so every
+entity's ``start``/``end`` are character offsets into the original text. A call shares no state with any other
+call: results, scores and error counts are its own.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .data.tokenize import tokenize_text
 from .decode import DecodeConfig, predict
-from .types import Document, Token
+from .errors import InputError
+from .extraction import Extraction, merge
+from .types import Document
+from .windows import SENTENCE_END_TOKENS, windows
 
-__all__ = ["Extractor", "saved_decode_config", "split_passages"]
+__all__ = ["Extractor", "load", "saved_decode_config", "SENTENCE_END_TOKENS"]
 
-SENTENCE_END_TOKENS = {".", "!", "?", "。", "！", "？", ";", "；"}
-
-
-def split_passages(tokens: Sequence[Token], max_tokens: int) -> list[list[Token]]:
-    """Group tokens into passages of at most ``max_tokens``, cutting after sentence ends where possible."""
-    sentences: list[list[Token]] = [[]]
-    for t in tokens:
-        sentences[-1].append(t)
-        if t.text in SENTENCE_END_TOKENS:
-            sentences.append([])
-    passages: list[list[Token]] = []
-    for sent in sentences:
-        for s in range(0, len(sent), max_tokens):  # a sentence longer than a passage is cut
-            piece = sent[s : s + max_tokens]
-            if passages and len(passages[-1]) + len(piece) <= max_tokens:
-                passages[-1].extend(piece)
-            elif piece:
-                passages.append(list(piece))
-    return passages
+CALIBRATION_FILE = "calibration.json"
 
 
 def saved_decode_config(path: str | Path) -> DecodeConfig:
     """The decode settings saved with a model directory (``run.decode`` of model_config.json), else defaults."""
-    import json
-
-    from .errors import InputError
-
-    try:
-        run = json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8")).get("run", {})
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read model_config.json: {e}", path=path) from None
+    run = _run_config(path)
     fields = DecodeConfig.__dataclass_fields__
     return DecodeConfig(**{k: v for k, v in run.get("decode", {}).items() if k in fields})
 
 
-class Extractor:
-    """A loaded model plus decoding settings: text lines in, entities and relations with offsets out."""
+def _run_config(path: str | Path) -> dict:
+    try:
+        return json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8")).get("run", {})
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read model_config.json: {e}", path=path) from None
 
-    def __init__(self, model, decode: DecodeConfig | None = None, max_passage_tokens: int = 100) -> None:
+
+def _saved_passage(path: str | Path) -> dict:
+    """The training passages' shape (``windows.passage_shape``) from metadata.json; a model saved before it was
+    recorded reads one sentence at a time, as many tokens as its input holds."""
+    try:
+        meta = json.loads((Path(path) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    shape = meta.get("passage") if isinstance(meta, dict) else None
+    return shape if isinstance(shape, dict) else {}
+
+
+def saved_temperature(path: str | Path) -> float:
+    """The score temperature fitted on a dev split by ``anchoralign calibrate`` (1.0 when none was)."""
+    f = Path(path) / CALIBRATION_FILE
+    if not f.is_file():
+        return 1.0
+    try:
+        t = float(json.loads(f.read_text(encoding="utf-8"))["temperature"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"cannot read the temperature: {e}", path=f) from None
+    if not (math.isfinite(t) and t > 0):
+        raise InputError(f"temperature must be a positive number, got {t}", path=f)
+    return t
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: the first CUDA device when there is one, else the CPU; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load(path: str | Path, device: str = "auto", decode: DecodeConfig | None = None, **kwargs) -> Extractor:
+    """An extractor for a model directory written by ``anchoralign train``, or a Hugging Face hub repository
+    holding one (downloaded on first use, then read from the cache). Decoded as the model was evaluated (its
+    saved decode settings) unless ``decode`` is given."""
+    return Extractor.load(_local(path), device=device, decode=decode, **kwargs)
+
+
+def _local(path: str | Path) -> Path:
+    p = Path(path)
+    if p.exists() or str(path).count("/") != 1 or str(path).startswith((".", "/")):
+        return p
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(path)))
+    except Exception as e:  # noqa: BLE001 - offline, unknown repository, no access: one message for all
+        raise InputError(f"not a local model directory, and the hub could not provide it: {e}", path=path) from None
+
+
+class Extractor:
+    """A loaded model plus decoding settings: texts in, entities and relations with offsets and scores out."""
+
+    def __init__(self, model, decode: DecodeConfig | None = None, passage_tokens: int | None = None,
+                 passage_sentences: int | None = 1, temperature: float = 1.0, model_dir: str | Path | None = None) -> None:
         self.model = model
         self.decode = decode or DecodeConfig()
-        self.max_passage_tokens = max_passage_tokens
-        self.last_errors: dict[str, int] = {}
+        self.decode.validate()
+        self.passage_tokens = passage_tokens  # None: as many as the encoder's input holds
+        self.passage_sentences = passage_sentences  # None: as many as fit
+        self.temperature = temperature
+        self.model_dir = None if model_dir is None else str(model_dir)
+        self._lock = threading.Lock()  # one decode at a time: a fast tokenizer must not be entered twice
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", decode: DecodeConfig | None = None, **kwargs) -> Extractor:
+    def load(cls, path: str | Path, device: str = "auto", decode: DecodeConfig | None = None, **kwargs) -> Extractor:
         """A model directory, decoded as it was evaluated (its saved decode settings) unless ``decode`` is given."""
         from .model import load_model
 
-        model = load_model(path, device)  # first: a path that is not a model directory fails here, in one line
-        return cls(model, decode=decode or saved_decode_config(path), **kwargs)
+        model = load_model(path, resolve_device(str(device)))  # a path that is not a model directory fails here
+        shape = _saved_passage(path)  # read text the way the model read its training passages
+        kwargs.setdefault("passage_tokens", shape.get("tokens") or None)
+        kwargs.setdefault("passage_sentences", shape.get("sentences", 1))
+        kwargs.setdefault("temperature", saved_temperature(path))
+        return cls(model, decode=decode or saved_decode_config(path), model_dir=path, **kwargs)
 
-    def extract(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[dict]:
-        """One result per text: ``{"text", "entities": [{"id", "start", "end", "type", "text"}],
-        "relations": [{"head", "tail", "type"}]}``; malformed-output counts go to ``last_errors``."""
+    def extract(
+        self, texts: Sequence[str | Document], threshold: float = 0.0, batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Extraction]:
+        """One ``Extraction`` per text (or ``Document``: its own tokens are used), in input order; entities and
+        relations scoring under ``threshold`` are left out (``Extraction.filtered``)."""
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        cfg = self.decode if batch_size is None else replace(self.decode, batch_size=batch_size)
+        cfg.validate()
         docs: list[Document] = []
         owner: list[int] = []
-        for i, text in enumerate(texts):
-            for passage in split_passages(tokenize_text(text), self.max_passage_tokens):
-                docs.append(Document(f"{i}:{len(docs)}", text, passage))
+        plans: list[tuple[str, int]] = []  # per text: its string, sentences cut
+        for i, item in enumerate(texts):
+            if isinstance(item, Document):
+                text, tokens = item.text, item.tokens
+            elif isinstance(item, str):
+                text, tokens = item, tokenize_text(item)
+            else:
+                raise InputError(f"expected a string or a Document, got {type(item).__name__}", record=i)
+            plan = windows(tokens, self.passage_tokens, self._piece_counts(tokens),
+                           self.model.config.max_source_length - 2,  # room for the encoder's special pieces
+                           self.passage_sentences, text)
+            plans.append((text, plan.cut))
+            for a, b in plan.ranges:
+                docs.append(Document(f"{i}:{a}", text, list(tokens[a:b])))
                 owner.append(i)
-        result = predict(self.model, docs, self.decode, progress=progress) if docs else None
-        self.last_errors = dict(result.errors) if result else {}
-        out = [{"text": t, "entities": [], "relations": []} for t in texts]
-        for i, doc in zip(owner, result.documents if result else [], strict=True):
-            ents, rels = out[i]["entities"], out[i]["relations"]
-            base = len(ents)
-            for e in doc.entities:
-                ents.append({"id": len(ents), "start": e.char_start, "end": e.char_end, "type": e.type,
-                             "text": doc.text[e.char_start : e.char_end]})
-            for r in doc.relations:
-                rels.append({"head": base + r.head, "tail": base + r.tail, "type": r.type})
+        decoded: list[Document] = []
+        truncated: list[int] = []
+        doc_errors: list[dict[str, int]] = []
+        if docs:
+            with self._lock:
+                result = predict(self.model, docs, cfg, progress=progress)
+            decoded, truncated, doc_errors = result.documents, result.truncated, result.document_errors
+        per_text: list[list[Document]] = [[] for _ in plans]
+        out_errors: list[dict[str, int]] = [{} for _ in plans]
+        unread = [0] * len(plans)
+        for i, doc, lost, errs in zip(owner, decoded, truncated, doc_errors, strict=True):
+            per_text[i].append(self._tempered(doc))
+            unread[i] += lost
+            for kind, n in errs.items():
+                out_errors[i][kind] = out_errors[i].get(kind, 0) + n
+        out = []
+        for i, (text, cut) in enumerate(plans):
+            ex = merge(text, per_text[i])
+            ex.windows, ex.cut, ex.truncated, ex.errors = len(per_text[i]), cut, unread[i], out_errors[i]
+            out.append(ex.filtered(threshold))
         return out
+
+    def _piece_counts(self, tokens) -> list[int]:
+        """How many encoder pieces each token becomes (as ``encoding.encode_source`` tokenizes them)."""
+        if not tokens:
+            return []
+        with self._lock:
+            enc = self.model.tokenizer([t.text for t in tokens], is_split_into_words=True, add_special_tokens=False)
+        counts = [0] * len(tokens)
+        for w in enc.word_ids():
+            if w is not None:
+                counts[w] += 1
+        return counts
+
+    def _tempered(self, doc: Document) -> Document:
+        """Scores raised to the power 1/T (temperature scaling of the log-probability the score came from)."""
+        if self.temperature == 1.0:
+            return doc
+        t = self.temperature
+        ents = [replace(e, score=None if e.score is None else e.score ** (1 / t)) for e in doc.entities]
+        rels = [replace(r, score=None if r.score is None else r.score ** (1 / t)) for r in doc.relations]
+        return doc.with_annotations(ents, rels)
+
+    def info(self) -> dict:
+        """What a client needs to know about the model: schema, protocol, versions, precision, settings."""
+        import torch
+        import transformers
+
+        from . import __version__
+        from .precision import resolve_precision
+
+        schema = self.model.schema
+        run = _run_config(self.model_dir) if self.model_dir else {}
+        return {
+            "model_dir": self.model_dir,
+            "dataset": run.get("dataset"),
+            "protocol": run.get("protocol"),
+            "schema": {"entity_types": list(schema.entity_types), "relation_types": list(schema.relation_types)},
+            "versions": {"anchoralign": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
+            "device": str(self.model.device),
+            "precision": resolve_precision(self.decode.precision, self.model.device, "decode.precision"),
+            "passage": {"tokens": self.passage_tokens, "sentences": self.passage_sentences,
+                        "pieces": self.model.config.max_source_length - 2},
+            "temperature": self.temperature,
+            "decode": dict(vars(self.decode)),
+        }

@@ -65,6 +65,8 @@ class DecodeResult:
     anchor_candidates: list[list[int]] | None = None  # candidate anchor start tokens given to the constraint
     tagger_spans: list[list[tuple[int, int, str]]] | None = None  # the entity tagger's typed token spans
     generated: list[Generated] = field(default_factory=list)  # per document: ids, copy positions, step log-probs
+    truncated: list[int] = field(default_factory=list)  # per document: tokens past the encoder's input, not read
+    document_errors: list[dict[str, int]] = field(default_factory=list)  # per document: ``errors`` of its own
     precision: str = "fp32"  # what the search computed in
 
     @property
@@ -99,6 +101,7 @@ def predict(
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
     generated: list[Generated | None] = [None] * len(docs)
+    doc_errors: list[dict[str, int]] = [{} for _ in docs]
     result = DecodeResult([], precision=precision)
     if has_scorer:
         result.anchor_spans, result.anchor_candidates = [[] for _ in docs], [[] for _ in docs]
@@ -133,17 +136,25 @@ def predict(
             # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
             # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
             parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
-                           positions=gen.positions if copy_space else None)
-            out[i], generated[i] = parsed.document, gen
+                           positions=gen.positions if copy_space else None, log_probs=gen.log_probs)
+            out[i], generated[i], doc_errors[i] = parsed.document, gen, dict(parsed.errors)
             for kind, n in parsed.errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
         if constraint is not None:
             result.rejected += constraint.rejected
         if progress:
             progress(len(chunk))
+    result.truncated = [_unread_tokens(ex) for ex in examples]
+    result.document_errors = doc_errors
     result.documents = [d for d in out if d is not None]
     result.generated = [g for g in generated if g is not None]
     return result
+
+
+def _unread_tokens(ex: Example) -> int:
+    """Tokens after the last one the encoder input holds (cut by ``model.max_source_length``)."""
+    last = max(ex.source.piece_token, default=-1)
+    return len(ex.doc.tokens) - (last + 1)
 
 
 def make_grammar(model, cfg: DecodeConfig) -> Grammar:

@@ -75,6 +75,12 @@ class Events:
     entities: list[Span] = field(default_factory=list)
     relations: list[tuple[Span, Span, str]] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    # which generated ids wrote each event (``run`` only), as [first, last + 1) step ranges: an entity's from its
+    # opening marker (<ent>, <anchor>, <head>; <tail> for a tail) to the last piece of its type label; a
+    # relation's as (the group's anchor or head, from its marker to its type) and (the relation marker to the
+    # tail's type)
+    entity_steps: list[tuple[int, int]] = field(default_factory=list)
+    relation_steps: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -602,14 +608,28 @@ class Grammar:
         ``positions`` (one per id, -1 where not copied) places copied mentions where they were copied from."""
         events = Events()
         state = State()
+        opened = rel_opened = 0  # the step that opened the current mention, and the current relation
+        head = (0, 0)  # the steps of the current group's anchor (flat: the triple's head)
         for i, tok in enumerate(ids):
             if state.phase == "done":
                 break
+            prev, n_ents, n_rels = state, len(events.entities), len(events.relations)
             try:
                 state = self.step(state, tok, source, events, positions[i] if positions is not None else -1)
             except GrammarError as e:
                 events.error(e.kind)
                 state = self.error_state(state)
+            # an event closes on the id after its last label piece, and that id may open the next mention
+            if len(events.entities) > n_ents:
+                events.entity_steps.append((opened, i))
+                if prev.role in ("anchor", "head"):
+                    head = (opened, i)
+            if len(events.relations) > n_rels:
+                events.relation_steps.append((head, (rel_opened, i)))
+            if state.phase == "mention" and prev.phase != "mention":
+                opened = i
+            elif state.phase == "rlabel" and prev.phase != "rlabel":
+                rel_opened = i
         if state.phase not in ("done", "top", "ents"):
             if state.phase != "skip":
                 events.error("truncated")

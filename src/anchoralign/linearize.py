@@ -8,6 +8,7 @@ another span (``ambiguous_mention``), so the loss is measured, not hidden.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .anchors import gold_anchor_groups, head_groups
@@ -133,28 +134,48 @@ def linearize(
     return LinearizeResult(out, pos, skipped)
 
 
-def events_to_document(template: Document, events: Events) -> Document:
-    """Entities (deduplicated, in text order) and relations from a grammar run, on ``template``'s text."""
+def events_to_document(template: Document, events: Events, log_probs: list[float] | None = None) -> Document:
+    """Entities (deduplicated, in text order) and relations from a grammar run, on ``template``'s text.
+
+    With ``log_probs`` (one per generated id), each entity and relation gets a ``score``: the probability the
+    decoder gave to the ids that wrote it (``Events.entity_steps``/``relation_steps``), that is the product of
+    their step probabilities; a relation's includes its anchor's (or head's) steps, so it is the probability of
+    the whole triple given what came before. An event written more than once keeps its best score. An entity
+    that only appears inside relations (a tail) is scored by its tail steps."""
     spans: list[Span] = sorted(set(events.entities) | {s for h, t, _ in events.relations for s in (h, t)})
     index = {s: i for i, s in enumerate(spans)}
-    entities = [template.make_entity(s, e, t) for s, e, t in spans]
+    ent_score: dict[Span, float] = {}
+    rel_score: dict[tuple[int, int, str], float] = {}
+    if log_probs is not None:
+        def prob(*ranges: tuple[int, int]) -> float:
+            return math.exp(sum(sum(log_probs[a:b]) for a, b in ranges))
+
+        for span, steps in zip(events.entities, events.entity_steps, strict=True):
+            ent_score[span] = max(ent_score.get(span, 0.0), prob(steps))
+        for (h, t, r), (head, rel) in zip(events.relations, events.relation_steps, strict=True):
+            key = (index[h], index[t], r)
+            rel_score[key] = max(rel_score.get(key, 0.0), prob(head, rel))
+    scored = log_probs is not None
+    entities = [template.make_entity(s, e, t, ent_score.get((s, e, t), 0.0) if scored else None) for s, e, t in spans]
     rels = sorted({(index[h], index[t], r) for h, t, r in events.relations})
-    return template.with_annotations(entities, [Relation(h, t, r) for h, t, r in rels])
+    return template.with_annotations(entities, [Relation(h, t, r, rel_score.get((h, t, r)) if scored else None)
+                                                for h, t, r in rels])
 
 
 def parse(
     ids: list[int], source: Source, vocab: TargetVocab, template: Document, fmt: str = "anchor",
-    grammar: Grammar | None = None, positions: list[int] | None = None,
+    grammar: Grammar | None = None, positions: list[int] | None = None, log_probs: list[float] | None = None,
 ) -> ParseResult:
     """Generated ids -> a Document on ``template``'s text, with every malformed piece counted by kind.
 
     ``positions`` (one per id: the source position a mention piece was copied from, -1 otherwise) places each
     copied mention exactly where it was copied. A mention without positions is placed by rule: pass the
     ``grammar`` that constrained decoding used, so that a repeated mention goes where the constraint placed it;
-    the default is the plain grammar of ``fmt``.
+    the default is the plain grammar of ``fmt``. ``log_probs`` (one per id) scores every entity and relation
+    (``events_to_document``).
     """
     events = (grammar or Grammar(vocab, fmt)).run(ids, source, positions)
-    return ParseResult(events_to_document(template, events), dict(events.errors))
+    return ParseResult(events_to_document(template, events, log_probs), dict(events.errors))
 
 
 def canonical(doc: Document) -> tuple[frozenset, frozenset]:

@@ -35,6 +35,7 @@ from .precision import MIXED_PRECISION, choose_precision
 from .schema import Schema
 from .trainable_rows import install_row_subset
 from .types import Document
+from .windows import passage_shape
 
 __all__ = ["train", "TrainResult", "set_seed", "epoch_line", "training_device"]
 
@@ -291,7 +292,8 @@ def train(
                     meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
                             "precision": choice.precision, "processes": world,
                             "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
-                            "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions()}
+                            "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions(),
+                            "passage": passage_shape(train_docs)}
                     with plain():
                         _save_best(model, out, meta, cfg)
                 if ema is not None:

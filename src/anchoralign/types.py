@@ -31,13 +31,16 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Entity:
-    """An entity mention: token span ``[start, end)``, character span ``[char_start, char_end)`` and type."""
+    """An entity mention: token span ``[start, end)``, character span ``[char_start, char_end)`` and type.
+
+    ``score`` (predictions only) is the decoder's confidence in [0, 1]; it takes no part in equality."""
 
     start: int
     end: int
     type: str
     char_start: int
     char_end: int
+    score: float | None = field(default=None, compare=False)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -46,11 +49,13 @@ class Entity:
 
 @dataclass(frozen=True, slots=True)
 class Relation:
-    """A relation between two entities, given by their indices in ``Document.entities``."""
+    """A relation between two entities, given by their indices in ``Document.entities``; ``score`` as for
+    ``Entity``."""
 
     head: int
     tail: int
     type: str
+    score: float | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -76,10 +81,10 @@ class Document:
         """The surface string of an entity, sliced from the document text."""
         return self.text[entity.char_start : entity.char_end]
 
-    def make_entity(self, start: int, end: int, type: str) -> Entity:
+    def make_entity(self, start: int, end: int, type: str, score: float | None = None) -> Entity:
         """Build an entity from a token span, filling in its character span."""
         char_start, char_end = token_to_char_span(self.tokens, start, end)
-        return Entity(start, end, type, char_start, char_end)
+        return Entity(start, end, type, char_start, char_end, score)
 
     def with_annotations(self, entities: list[Entity], relations: list[Relation]) -> Document:
         """A copy with other entities and relations (same text and tokens)."""
@@ -92,10 +97,11 @@ class Document:
             "text": self.text,
             "tokens": [[t.text, t.start, t.end] for t in self.tokens],
             "entities": [
-                {"start": e.start, "end": e.end, "type": e.type, "char_start": e.char_start, "char_end": e.char_end}
+                {"start": e.start, "end": e.end, "type": e.type, "char_start": e.char_start, "char_end": e.char_end,
+                 **_score(e.score)}
                 for e in self.entities
             ],
-            "relations": [{"head": r.head, "tail": r.tail, "type": r.type} for r in self.relations],
+            "relations": [{"head": r.head, "tail": r.tail, "type": r.type, **_score(r.score)} for r in self.relations],
         }
 
     def to_spert(self) -> dict:
@@ -106,6 +112,10 @@ class Document:
             "relations": [{"type": r.type, "head": r.head, "tail": r.tail} for r in self.relations],
             "orig_id": self.id,
         }
+
+
+def _score(score: float | None) -> dict:
+    return {} if score is None else {"score": score}
 
 
 def tokens_from_words(words: Sequence[str], sep: str = " ") -> tuple[str, list[Token]]:

@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="JSON Lines output (default: stdout)")
     p.add_argument("--jsonl", action="store_true", help="input is JSON Lines (default: guess from the first line)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's config")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="leave out relations scoring under this, and entities that do unless a kept relation "
+                        "needs them (0-1, default 0: keep everything)")
     p.add_argument("--beams", type=int, default=None, help="beam size (default: the model's config)")
     p.add_argument("--no-constraint", action="store_true", help="decode without the grammar constraint")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
@@ -67,29 +70,44 @@ def run(args: argparse.Namespace) -> int:
         lines.pop()  # the final newline ends the last line; it does not start another
     lines = [ln.rstrip("\r") for ln in lines]
     texts = _texts(lines, True if args.jsonl else None, path)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
     decode = decode_config(args)  # as the model was evaluated, with the command line's changes
     if launched_world_size() > 1:
-        results, errors = _extract_sharded(args.model, decode, texts)
+        results = _extract_sharded(args.model, decode, texts, args.threshold)
         if results is None:
             return 0  # not the main process: it wrote nothing
     else:
         extractor = Extractor.load(args.model, decode=decode)
         with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
-            results = extractor.extract(texts, progress=bar.update)
-        errors = extractor.last_errors
+            results = extractor.extract(texts, threshold=args.threshold, progress=bar.update)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for r in results:
-            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+            out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
     finally:
         if args.output:
             out.close()
-    if errors:
-        print(f"anchoralign extract: malformed generated pieces: {errors}", file=sys.stderr)
+    _report(results)
     return 0
 
 
-def _extract_sharded(model: str, decode, texts: list[str]) -> tuple[list[dict] | None, dict[str, int]]:
+def _report(results) -> None:
+    """What could not be read, summed over the texts, on stderr (each text's own counts are in its line)."""
+    errors: dict[str, int] = {}
+    for r in results:
+        for kind, n in r.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+    if errors:
+        print(f"anchoralign extract: malformed generated pieces: {errors}", file=sys.stderr)
+    cut = sum(r.cut for r in results)
+    truncated = sum(r.truncated for r in results)
+    if cut or truncated:
+        print(f"anchoralign extract: {cut} sentence(s) longer than a passage read in overlapping pieces; "
+              f"{truncated} token(s) past the encoder's input not read", file=sys.stderr)
+
+
+def _extract_sharded(model: str, decode, texts: list[str], threshold: float) -> list | None:
     """Under a distributed launch: each process extracts a contiguous share of the texts on its own device;
     the main process gets every result in input order (the others get None)."""
     import torch
@@ -104,10 +122,6 @@ def _extract_sharded(model: str, decode, texts: list[str]) -> tuple[list[dict] |
     with state.split_between_processes(list(range(len(texts)))) as mine:
         show = state.is_main_process and sys.stderr.isatty()
         with tqdm(desc="extract", unit="passage", disable=not show) as bar:
-            results = extractor.extract([texts[i] for i in mine], progress=bar.update)
+            results = extractor.extract([texts[i] for i in mine], threshold=threshold, progress=bar.update)
     results = gather_object(results)  # rank order: the shares are contiguous, so this is input order
-    errors: dict[str, int] = {}
-    for part in gather_object([extractor.last_errors]):
-        for kind, n in part.items():
-            errors[kind] = errors.get(kind, 0) + n
-    return (results if state.is_main_process else None), errors
+    return results if state.is_main_process else None
