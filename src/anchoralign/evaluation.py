@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .decode import DecodeConfig, predict
 from .linearize import groups_of
 from .metrics import score_documents
+from .protocols import Protocol, get_protocol
 from .schema import Schema
 from .types import Document
 
@@ -14,12 +15,25 @@ __all__ = ["evaluate_documents"]
 
 
 def evaluate_documents(
-    model, gold: list[Document], schema: Schema | None, cfg: DecodeConfig, progress: Callable[[int], None] | None = None
+    model,
+    gold: list[Document],
+    schema: Schema | None,
+    cfg: DecodeConfig,
+    progress: Callable[[int], None] | None = None,
+    protocol: Protocol | str = "micro",
 ) -> tuple[dict, list[Document]]:
-    """Predict on ``gold`` and return ``({"ner", "re", "re_strict", "malformed", "malformed_by_kind",
-    "constraint_rejections"}, predictions)``."""
+    """Predict on ``gold`` and return ``({"protocol", "main", "figures", "ner", "re", "re_strict",
+    "malformed", "malformed_by_kind", "constraint_rejections", ...}, predictions)``.
+
+    ``figures`` is the ``protocol``'s result (``Protocol.score``: every figure it names, fractions),
+    ``protocol`` its name and ``main`` its dev-selection figure; ``ner``, ``re`` and ``re_strict`` are the
+    full token-span scores of ``metrics.score_documents`` (micro, macro and per type) whatever the protocol.
+    """
+    protocol = get_protocol(protocol)
     result = predict(model, gold, cfg, progress=progress)
-    scores = score_documents(gold, result.documents, schema)
+    figures = protocol.score(gold, result.documents, schema)
+    scores: dict = {"protocol": protocol.name, "main": figures["main"], "figures": figures}
+    scores.update(score_documents(gold, result.documents, schema, symmetric=protocol.symmetric))
     scores["malformed"] = result.malformed
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected

@@ -38,12 +38,16 @@ String-level triple scores, for datasets annotated with strings only (WebNLG, We
 record. *Exact*: a predicted triple is correct when its relation and both entity strings equal a gold
 triple's, character for character. *Partial* (the WebNLG*/NYT* convention, whose gold entities are the last
 word of the entity only): each entity string is first reduced to its last whitespace-separated word, then
-triples are compared exactly (two triples reduced to the same key count once).
+triples are compared exactly (two triples reduced to the same key count once). Gold triples are the source
+file's strings (:func:`gold_triples`); predicted triples are sliced from the predicted spans
+(:func:`document_triples`), never read from ``meta``, which a prediction may have copied from its gold.
+
+Which of these figures a benchmark reports, and which one selects the dev epoch, is ``protocols.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 
 from .errors import InputError
 from .schema import Schema
@@ -60,6 +64,7 @@ __all__ = [
     "average_scores",
     "score_triples",
     "document_triples",
+    "gold_triples",
     "last_word",
     "format_table",
 ]
@@ -83,18 +88,22 @@ def entity_keys(doc: Document) -> set[tuple[int, int, str]]:
     return {(e.start, e.end, e.type) for e in doc.entities}
 
 
-def relation_keys(doc: Document, schema: Schema | None = None, *, strict: bool = False) -> set[tuple]:
+def relation_keys(
+    doc: Document, schema: Schema | None = None, *, strict: bool = False, symmetric: Collection[str] = ()
+) -> set[tuple]:
     """The document's relations as a set of ``(relation type, head argument, tail argument)``.
 
     An argument is ``(start, end)``, or ``(start, end, entity type)`` when ``strict`` (RE+). For a symmetric
-    relation type the two arguments are sorted so that direction does not matter.
+    relation type (symmetric in ``schema``, or named in ``symmetric``) the two arguments are sorted so that
+    direction does not matter.
     """
     keys: set[tuple] = set()
     for r in doc.relations:
         head, tail = doc.entities[r.head], doc.entities[r.tail]
         h: tuple = (head.start, head.end, head.type) if strict else (head.start, head.end)
         t: tuple = (tail.start, tail.end, tail.type) if strict else (tail.start, tail.end)
-        if schema is not None and schema.is_symmetric(r.type) and t < h:
+        sym = r.type in symmetric or (schema is not None and schema.is_symmetric(r.type))
+        if sym and t < h:
             h, t = t, h
         keys.add((r.type, h, t))
     return keys
@@ -165,12 +174,19 @@ def _check_aligned(gold: Sequence[Document], pred: Sequence[Document]) -> None:
                     )
 
 
-def score_documents(gold: Sequence[Document], pred: Sequence[Document], schema: Schema | None = None) -> dict:
+def score_documents(
+    gold: Sequence[Document],
+    pred: Sequence[Document],
+    schema: Schema | None = None,
+    *,
+    symmetric: Collection[str] = (),
+) -> dict:
     """NER strict, RE (boundaries) and RE+ strict scores of ``pred`` against ``gold`` (aligned by position).
 
     Returns ``{"ner": S, "re": S, "re_strict": S}`` with ``S = {"micro": {precision, recall, f1, tp, fp, fn},
     "macro": {precision, recall, f1}, "per_type": {type: {precision, recall, f1, tp, fp, fn, support}}}``,
-    fractions in [0, 1]. ``schema`` supplies the symmetric relation types (none when omitted). Raises
+    fractions in [0, 1]. ``schema`` supplies the symmetric relation types (none when omitted), ``symmetric``
+    names more (a benchmark protocol's own, e.g. SciERC's Compare and Conjunction). Raises
     :class:`InputError` when the lists differ in length or a record's tokens differ.
     """
     _check_aligned(gold, pred)
@@ -179,11 +195,16 @@ def score_documents(gold: Sequence[Document], pred: Sequence[Document], schema: 
     re_strict: Counts = {}
     for g, p in zip(gold, pred, strict=True):
         count_by_type(ner, entity_keys(g), entity_keys(p), type_index=2)
-        count_by_type(re_, relation_keys(g, schema), relation_keys(p, schema), type_index=0)
+        count_by_type(
+            re_,
+            relation_keys(g, schema, symmetric=symmetric),
+            relation_keys(p, schema, symmetric=symmetric),
+            0,
+        )
         count_by_type(
             re_strict,
-            relation_keys(g, schema, strict=True),
-            relation_keys(p, schema, strict=True),
+            relation_keys(g, schema, strict=True, symmetric=symmetric),
+            relation_keys(p, schema, strict=True, symmetric=symmetric),
             type_index=0,
         )
     return {
@@ -238,6 +259,19 @@ def document_triples(doc: Document) -> set[tuple[str, str, str]]:
         (doc.entity_text(doc.entities[r.head]), r.type, doc.entity_text(doc.entities[r.tail]))
         for r in doc.relations
     }
+
+
+def gold_triples(doc: Document) -> set[tuple[str, str, str]]:
+    """A gold document's triples as the source file gave them (``doc.meta["triples"]``, which the CasRel
+    reader keeps, including the triples whose strings it could not locate), else :func:`document_triples`.
+
+    Scoring against the source strings keeps the protocol's gold: a triple dropped or an entity widened to
+    token boundaries while reading still counts as the annotators wrote it.
+    """
+    source = doc.meta.get("triples")
+    if source is None:
+        return document_triples(doc)
+    return {(str(h), str(r), str(t)) for h, r, t in source}
 
 
 def score_triples(

@@ -1,6 +1,7 @@
 """The training loop on Accelerate: AdamW with warmup and linear decay, per-group learning rates, clipping,
 accumulation, mixed precision chosen by hardware (``precision.py``), data parallelism over processes (DDP),
-dev-set selection by RE+ micro F1, an atomic checkpoint each epoch and exact resume.
+dev-set selection by the dataset's protocol (``protocols.py``: its ``main`` figure; micro RE+ for one's own
+data), an atomic checkpoint each epoch and exact resume.
 
 Layout of a run directory::
 
@@ -27,6 +28,7 @@ import torch
 
 from .batching import Example, collate, make_examples
 from .config import RunConfig
+from .data.registry import dataset_protocol
 from .distributed import shard
 from .errors import InputError
 from .evaluation import evaluate_documents
@@ -145,7 +147,8 @@ def train(
     progress: bool = True,
     stop_after_epoch: int | None = None,
 ) -> TrainResult:
-    """Train on ``train_docs``, select the best epoch on ``dev_docs`` by RE+ micro F1, save into ``output``.
+    """Train on ``train_docs``, select the best epoch on ``dev_docs`` by the main figure of ``cfg.dataset``'s
+    protocol (RE+ micro F1 for own data, ``cfg.dataset == ""``), save into ``output``.
 
     Run by several processes (``torchrun``, ``accelerate launch``), each trains on its share of every epoch's
     batches and gradients are averaged (DDP); the main process alone evaluates and writes. ``stop_after_epoch``
@@ -155,6 +158,7 @@ def train(
     from transformers import get_linear_schedule_with_warmup
 
     tc = cfg.train
+    protocol = dataset_protocol(cfg.dataset)  # dev selection: an unknown dataset fails here, before training
     kind = training_device(tc.device)
     choice = choose_precision(tc.precision, kind, "train.precision")  # first: a bad request fails before any write
     cpu = kind.type == "cpu"
@@ -281,12 +285,13 @@ def train(
             if main and (epoch >= tc.eval_from_epoch or epoch == tc.epochs or out_of_time):
                 if ema is not None:
                     ema.swap(model)  # evaluate and save the averaged weights
-                dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode)
+                dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode, protocol=protocol)
                 record["dev"] = {t: dev[t]["micro"] for t in ("ner", "re", "re_strict")}
+                record["dev_protocol"] = dev["figures"]  # its "main" selects the epoch
                 record["dev_malformed"] = dev["malformed"]
                 if "anchor_scorer" in dev:
                     record["dev_anchor_scorer"] = dev["anchor_scorer"]
-                score = dev["re_strict"]["micro"]["f1"]
+                score = dev["main"]
                 if score > best:
                     best, best_epoch, best_dev = score, epoch, record["dev"]
                     meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,

@@ -1,4 +1,4 @@
-"""``anchoralign evaluate``: decode a split with a trained model and score it."""
+"""``anchoralign evaluate``: decode a split with a trained model and score it by the dataset's protocol."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..protocols import PROTOCOLS
 from .common import add_data_arguments, decode_config, is_tty, read_file, read_split
 
 
@@ -15,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p, split=True)
     p.add_argument("--input", help="own gold file instead of --dataset")
     p.add_argument("--format", default="jsonl", help="format of --input")
+    p.add_argument("--protocol", choices=list(PROTOCOLS),
+                   help="score by this protocol (default: the dataset's; micro for --input)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--predictions", help="write the predictions here as SpERT JSON (readable by `score`)")
     p.add_argument("--output", help="also write the JSON scores to this file")
@@ -28,9 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ..data.registry import dataset_protocol
     from ..evaluation import evaluate_documents
     from ..metrics import format_table
     from ..model import load_model
+    from ..protocols import get_protocol
 
     model = load_model(args.model)
     run_cfg = json.loads((Path(args.model) / "model_config.json").read_text()).get("run", {})
@@ -38,14 +43,17 @@ def run(args: argparse.Namespace) -> int:
     if args.input:
         gold = read_file(args.input, args.format)
         name = args.input
+        protocol = get_protocol(args.protocol or "micro")
     else:
         dataset = args.dataset or run_cfg.get("dataset")
         if not dataset:
             raise InputError("give --dataset NAME or --input FILE")
+        protocol = get_protocol(args.protocol) if args.protocol else dataset_protocol(dataset)
         gold = read_split(dataset, args.split, args.data_dir)
         name = f"{dataset}/{args.split}"
     with tqdm(total=len(gold), desc="evaluate", disable=not is_tty()) as bar:
-        scores, preds = evaluate_documents(model, gold, model.schema, decode, progress=bar.update)
+        scores, preds = evaluate_documents(model, gold, model.schema, decode, progress=bar.update,
+                                           protocol=protocol)
     if args.predictions:
         Path(args.predictions).write_text(json.dumps([d.to_spert() for d in preds], ensure_ascii=False) + "\n",
                                           encoding="utf-8")
@@ -55,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(text)
     else:
+        title = f"{name} ({'constrained' if decode.constrained else 'unconstrained'} decoding)"
+        print(protocol.format(scores["figures"], title))
         tasks = {t: scores[t] for t in ("ner", "re", "re_strict")}
-        print(format_table(tasks, f"{name} ({'constrained' if decode.constrained else 'unconstrained'} decoding)"))
+        print(format_table(tasks, f"{title}; every token-span figure, micro, macro and per type"))
         print(f"malformed generated pieces: {scores['malformed']} {scores['malformed_by_kind'] or ''}")
         print(f"constraint violations in the predictions: {scores['violations']}")
         if "anchor_scorer" in scores:

@@ -1,7 +1,8 @@
 """``anchoralign score``: NER strict, RE (boundaries) and RE+ strict scores of SpERT-JSON predictions.
 
 Gold and prediction files are SpERT JSON lists aligned by position; both are validated the same strict way
-(every problem names the file and the record). Torch-free.
+(every problem names the file and the record). ``--protocol NAME`` also reports a benchmark protocol's figures
+(e.g. ``ade``: macro over types, on one fold). Torch-free.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..metrics import format_table, score_documents
+from ..protocols import PROTOCOLS, get_protocol
 from ..schema import Schema
 from ..types import Document, Relation, tokens_from_words
 
@@ -28,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--types",
         type=Path,
         help="SpERT *_types.json; its symmetric relation types are scored without direction",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        help='also score by this benchmark protocol (adds "protocol", "main" and "figures" to --json)',
     )
     parser.add_argument("--json", action="store_true", help='print {"ner", "re", "re_strict"} scores as JSON')
 
@@ -151,16 +158,25 @@ def run(args: argparse.Namespace) -> int:
                     + ", ".join(unknown),
                     file=sys.stderr,
                 )
-    scores = score_documents(gold, pred, schema)
+    protocol = get_protocol(args.protocol) if args.protocol else None
+    symmetric = protocol.symmetric if protocol else frozenset()
+    scores: dict = {}
+    if protocol is not None:
+        figures = protocol.score(gold, pred, schema)
+        scores.update(protocol=protocol.name, main=figures["main"], figures=figures)
+    scores.update(score_documents(gold, pred, schema, symmetric=symmetric))
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
-    symmetric = sorted(n for n, t in schema.relation_types.items() if t.symmetric) if schema else []
+    names = {n for n, t in schema.relation_types.items() if t.symmetric} if schema else set()
     print(f"gold: {args.gold} ({len(gold)} records)\nprediction: {args.pred}")
     print(
         "symmetric relation types (compared without direction): "
-        + (", ".join(symmetric) or "none")
+        + (", ".join(sorted(names | symmetric)) or "none")
         + ("" if schema else " (no --types given)")
     )
-    print(format_table(scores, "exact match on token spans, SpERT JSON"), end="")
+    if protocol is not None:
+        print(protocol.format(scores["figures"]))
+    tasks = {t: scores[t] for t in ("ner", "re", "re_strict")}
+    print(format_table(tasks, "exact match on token spans, SpERT JSON"), end="")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..protocols import PROTOCOLS, Protocol, get_protocol
 from ..schema import Schema
 from .base import Reader, ReadResult, map_labels, read_text
 from .brat import read_brat
@@ -24,6 +25,7 @@ __all__ = [
     "READERS",
     "resolve_data_dir",
     "get_spec",
+    "dataset_protocol",
     "splits",
     "load_split",
     "load_schema",
@@ -43,16 +45,30 @@ READERS: dict[str, Reader] = {
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One benchmark: language, on-disk format, a file (or brat directory) per split, types file, protocol."""
+    """One benchmark: language, on-disk format, a file (or brat directory) per split, types file, and its
+    scoring protocol (what ``evaluate`` reports and what selects the dev epoch in training)."""
 
     name: str
     language: str  # "en" or "zh"
     format: str  # a key of READERS
     files: dict[str, str]  # split -> path relative to the data directory
     types_file: str | None  # SpERT *_types.json or CasRel rel2id.json, relative to the data directory
-    protocol: str  # how the literature scores it, printed beside every number
+    # how the literature scores it: a Protocol, or the name (or, as older specs wrote it, the exact
+    # description) of one in protocols.PROTOCOLS, resolved on construction
+    protocol: Protocol
     train_split: str = "train"  # where schema signatures are learned
     options: dict[str, Any] = field(default_factory=dict)  # extra reader keyword arguments
+
+    def __post_init__(self) -> None:
+        given = self.protocol
+        by_description = {p.description: p for p in PROTOCOLS.values()}
+        if isinstance(given, str) and given in by_description:
+            object.__setattr__(self, "protocol", by_description[given])
+            return
+        try:
+            object.__setattr__(self, "protocol", get_protocol(given))
+        except InputError as e:
+            raise ValueError(f"dataset {self.name!r}: {e}") from None
 
 
 def _std(folder: str, ext: str = ".json") -> dict[str, str]:
@@ -64,32 +80,23 @@ _ADE_FILES = {
 }
 
 DATASETS: dict[str, DatasetSpec] = {
-    "conll04": DatasetSpec(
-        "conll04", "en", "spert", _std("conll04"), "conll04/conll04_types.json", "NER strict, RE+ strict, micro"
-    ),
+    "conll04": DatasetSpec("conll04", "en", "spert", _std("conll04"), "conll04/conll04_types.json", "micro"),
     "ade": DatasetSpec(
-        "ade", "en", "spert", {**_ADE_FILES, "full": "ade/ade_full.json"}, "ade/ade_types.json",
-        "NER strict, RE+ strict, macro over types, averaged over 10 folds", train_split="fold0-train",
+        "ade", "en", "spert", {**_ADE_FILES, "full": "ade/ade_full.json"}, "ade/ade_types.json", "ade",
+        train_split="fold0-train",
     ),
-    "scierc": DatasetSpec(
-        "scierc", "en", "spert", _std("scierc"), "scierc/scierc_types.json",
-        "NER strict, RE (boundaries) and RE+ strict, micro; symmetric relations canonicalized",
-    ),
+    "scierc": DatasetSpec("scierc", "en", "spert", _std("scierc"), "scierc/scierc_types.json", "scierc"),
     "scierc_doc": DatasetSpec(
-        "scierc_doc", "en", "dygie", _std("scierc/doc_level"), "scierc/scierc_types.json",
-        "NER strict, RE (boundaries) and RE+ strict, micro; symmetric relations canonicalized",
+        "scierc_doc", "en", "dygie", _std("scierc/doc_level"), "scierc/scierc_types.json", "scierc"
     ),
-    "webnlg": DatasetSpec(
-        "webnlg", "en", "casrel", _std("webnlg"), "webnlg/rel2id.json",
-        "triple F1, exact full entity strings, micro",
-    ),
+    "webnlg": DatasetSpec("webnlg", "en", "casrel", _std("webnlg"), "webnlg/rel2id.json", "webnlg"),
+    # the CasRel release, whose entities are the last word only: its own files, scored on last words
     "webnlg_star": DatasetSpec(
-        "webnlg_star", "en", "casrel", _std("webnlg_star"), "webnlg_star/rel2id.json",
-        "triple F1, partial match (last word of each entity), micro",
+        "webnlg_star", "en", "casrel", _std("webnlg_star"), "webnlg_star/rel2id.json", "webnlg_star"
     ),
     "chinese_literature": DatasetSpec(
         "chinese_literature", "zh", "brat", {s: f"chinese_literature/{s}" for s in ("train", "dev", "test")},
-        None, "NER strict, RE+ strict, micro", options={"max_chars": 250},
+        None, "micro", options={"max_chars": 250},
     ),
 }  # fmt: skip
 
@@ -116,6 +123,11 @@ def get_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return DATASETS[name]
+
+
+def dataset_protocol(name: str | None) -> Protocol:
+    """The protocol that scores a named dataset; ``micro`` for none (``""``: training on one's own files)."""
+    return get_spec(name).protocol if name else get_protocol("micro")
 
 
 def splits(name: str) -> list[str]:
