@@ -21,8 +21,12 @@ from .tiny import tiny_model, toy_docs, toy_schema
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    return _train_tiny(tmp_path_factory.mktemp("api_model") / "run")
+
+
+def _train_tiny(out: Path) -> Path:
+    """A tiny full-AnchorAlign model (scorer, alignment and entity tagger) that has learnt the toy documents."""
     torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("api_model") / "run"
     cfg = RunConfig()
     cfg.model = ModelConfig(backbone="tiny", max_source_length=64, max_target_length=96)
     cfg.train.epochs, cfg.train.batch_size, cfg.train.precision, cfg.train.threads = 60, 3, "fp32", 1
@@ -116,6 +120,6 @@ def test_calibration_temperature_is_applied(model_dir, tmp_path) -> None:
     warm = anchoralign.load(copy, device="cpu").extract(TEXTS[:1])[0]
     for a, b in zip(plain.entities, warm.entities, strict=True):
         assert b.score == pytest.approx(a.score ** 0.5)
-    (copy / "calibration.json").write_text(json.dumps({"temperature": -1}))
-    with pytest.raises(anchoralign.InputError, match="temperature"):
+    (copy / "calibration.json").write_text(json.dumps({"temperature": {"entity": 1.0, "relation": -1}}))
+    with pytest.raises(anchoralign.InputError, match="relation temperature"):
         anchoralign.load(copy, device="cpu")

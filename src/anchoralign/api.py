@@ -57,18 +57,22 @@ def _saved_passage(path: str | Path) -> dict:
     return shape if isinstance(shape, dict) else {}
 
 
-def saved_temperature(path: str | Path) -> float:
-    """The score temperature fitted on a dev split by ``anchoralign calibrate`` (1.0 when none was)."""
+def saved_temperature(path: str | Path) -> dict[str, float]:
+    """The score temperatures fitted on a dev split by ``anchoralign calibrate --save``: ``{"entity": T,
+    "relation": T}`` (1.0 each when none were; a single number applies to both)."""
     f = Path(path) / CALIBRATION_FILE
     if not f.is_file():
-        return 1.0
+        return {"entity": 1.0, "relation": 1.0}
     try:
-        t = float(json.loads(f.read_text(encoding="utf-8"))["temperature"])
+        raw = json.loads(f.read_text(encoding="utf-8"))["temperature"]
+        temps = ({"entity": float(raw), "relation": float(raw)} if isinstance(raw, int | float)
+                 else {k: float(raw[k]) for k in ("entity", "relation")})
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(f"cannot read the temperature: {e}", path=f) from None
-    if not (math.isfinite(t) and t > 0):
-        raise InputError(f"temperature must be a positive number, got {t}", path=f)
-    return t
+        raise InputError(f"cannot read the temperature: {e!r}", path=f) from None
+    for kind, t in temps.items():
+        if not (math.isfinite(t) and t > 0):
+            raise InputError(f"the {kind} temperature must be a positive number, got {t}", path=f)
+    return temps
 
 
 def resolve_device(device: str) -> str:
@@ -103,13 +107,16 @@ class Extractor:
     """A loaded model plus decoding settings: texts in, entities and relations with offsets and scores out."""
 
     def __init__(self, model, decode: DecodeConfig | None = None, passage_tokens: int | None = None,
-                 passage_sentences: int | None = 1, temperature: float = 1.0, model_dir: str | Path | None = None) -> None:
+                 passage_sentences: int | None = 1, temperature: dict[str, float] | float = 1.0,
+                 model_dir: str | Path | None = None) -> None:
         self.model = model
         self.decode = decode or DecodeConfig()
         self.decode.validate()
         self.passage_tokens = passage_tokens  # None: as many as the encoder's input holds
         self.passage_sentences = passage_sentences  # None: as many as fit
-        self.temperature = temperature
+        if isinstance(temperature, int | float):
+            temperature = {"entity": float(temperature), "relation": float(temperature)}
+        self.temperature = dict(temperature)  # scores are raised to 1/T (calibration.py)
         self.model_dir = None if model_dir is None else str(model_dir)
         self._lock = threading.Lock()  # one decode at a time: a fast tokenizer must not be entered twice
 
@@ -187,12 +194,12 @@ class Extractor:
         return counts
 
     def _tempered(self, doc: Document) -> Document:
-        """Scores raised to the power 1/T (temperature scaling of the log-probability the score came from)."""
-        if self.temperature == 1.0:
+        """Scores raised to the power 1/T (temperature scaling of the log-probability a score came from)."""
+        te, tr = self.temperature["entity"], self.temperature["relation"]
+        if te == tr == 1.0:
             return doc
-        t = self.temperature
-        ents = [replace(e, score=None if e.score is None else e.score ** (1 / t)) for e in doc.entities]
-        rels = [replace(r, score=None if r.score is None else r.score ** (1 / t)) for r in doc.relations]
+        ents = [replace(e, score=None if e.score is None else e.score ** (1 / te)) for e in doc.entities]
+        rels = [replace(r, score=None if r.score is None else r.score ** (1 / tr)) for r in doc.relations]
         return doc.with_annotations(ents, rels)
 
     def info(self) -> dict:

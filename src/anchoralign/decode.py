@@ -109,13 +109,14 @@ def predict(
         idx = order[s : s + cfg.batch_size]
         chunk = [examples[i] for i in idx]
         batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
-        with _autocast(model.device, precision):
+        with _autocast(model.device, precision), torch.no_grad():
             enc = model.encode(batch)  # (B, L, H)
             sources = [e.source for e in chunk]
             if has_scorer:
                 sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
+            span_probs: list[dict] = [{} for _ in chunk]
             if has_tagger:
-                sources = _with_entity_starts(model, enc, batch, sources)
+                sources, span_probs = _with_entity_starts(model, enc, batch, sources)
                 if result.tagger_spans is None:
                     result.tagger_spans = [[] for _ in docs]
                 for i, src in zip(idx, sources, strict=True):
@@ -132,12 +133,15 @@ def predict(
                     constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
                     procs.append(constraint)
                 gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=enc)
-        for i, ex, src, gen in zip(idx, chunk, sources, gens, strict=True):
+        for i, ex, src, gen, probs in zip(idx, chunk, sources, gens, span_probs, strict=True):
             # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
             # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
             parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
                            positions=gen.positions if copy_space else None, log_probs=gen.log_probs)
-            out[i], generated[i], doc_errors[i] = parsed.document, gen, dict(parsed.errors)
+            doc = parsed.document
+            if cfg.constrained and cfg.tagger_spans and probs:
+                doc = _with_tagger_confidence(doc, probs)
+            out[i], generated[i], doc_errors[i] = doc, gen, dict(parsed.errors)
             for kind, n in parsed.errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
         if constraint is not None:
@@ -174,25 +178,53 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
                    entity_coverage=cfg.entity_coverage and has_tagger, tagger_spans=cfg.tagger_spans and has_tagger)
 
 
-def _with_entity_starts(model, enc, batch, sources: list) -> list:
+def _with_entity_starts(model, enc, batch, sources: list) -> tuple[list, list[dict]]:
     """Sources carrying the tokens where the entity tagger predicts an entity begins (a B tag), and its typed
-    spans (``Source.entity_spans``, read by the grammar only with ``decode.tagger_spans``)."""
+    spans (``Source.entity_spans``, read by the grammar only with ``decode.tagger_spans``); and per source,
+    each typed span's probability under the tagger: the product of its words' tag probabilities, times the
+    probability that the next word does not continue it."""
     from dataclasses import replace
 
     from .anchor_heads import typed_bio_spans
 
     idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
-    tags = model.heads.entity_tagger(enc.gather(1, idx).float()).argmax(-1)  # (B, W)
+    probs = model.heads.entity_tagger(enc.gather(1, idx).float()).softmax(-1)  # (B, W, C)
+    best, tags = probs.max(-1)  # (B, W)
     names = list(model.schema.entity_types)  # the tagger's type order (batching._entity_tags)
-    out = []
+    out, span_probs = [], []
     for row, src in enumerate(sources):
         starts = src.word_starts()
-        row_tags = tags[row, : len(starts)].tolist()
+        n = len(starts)
+        row_tags, row_best = tags[row, :n].tolist(), best[row, :n].tolist()
         begins = {src.piece_token[starts[w]] for w, t in enumerate(row_tags) if t % 2 == 1}
         tok = [src.piece_token[p] for p in starts]
-        spans = frozenset((tok[a], tok[b - 1] + 1, names[k]) for a, b, k in typed_bio_spans(row_tags) if k < len(names))
-        out.append(replace(src, entity_starts=frozenset(begins), entity_spans=spans))
-    return out
+        found = [(a, b, k) for a, b, k in typed_bio_spans(row_tags) if k < len(names)]
+        scores = {}
+        for a, b, k in found:
+            p = 1.0
+            for w in range(a, b):
+                p *= row_best[w]
+            if b < n:
+                p *= 1.0 - float(probs[row, b, 2 + 2 * k])  # the next word is not inside this entity
+            scores[(tok[a], tok[b - 1] + 1, names[k])] = p
+        out.append(replace(src, entity_starts=frozenset(begins), entity_spans=frozenset(scores)))
+        span_probs.append(scores)
+    return out, span_probs
+
+
+def _with_tagger_confidence(doc: Document, probs: dict) -> Document:
+    """With ``decode.tagger_spans`` the grammar forces each mention's extent and type to one of the tagger's
+    spans, so the decoder's steps there have probability 1: the tagger's span probability stands in for them,
+    multiplied into each entity's score and into each relation's score for both its arguments."""
+    from dataclasses import replace
+
+    def p(i: int) -> float:
+        e = doc.entities[i]
+        return probs.get((e.start, e.end, e.type), 1.0)
+
+    ents = [replace(e, score=None if e.score is None else e.score * p(i)) for i, e in enumerate(doc.entities)]
+    rels = [replace(r, score=None if r.score is None else r.score * p(r.head) * p(r.tail)) for r in doc.relations]
+    return doc.with_annotations(ents, rels)
 
 
 def _with_anchor_candidates(model, enc, batch, chunk: list[Example], idx: list[int], result: DecodeResult) -> list:
