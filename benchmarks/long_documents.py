@@ -1,12 +1,13 @@
 """Long documents read in overlapping windows vs the same sentences read one by one (issue 10, English part).
 
-CoNLL04 test sentences are joined (in order, with a space) into long texts of 10-30 sentences (seeded). Each
+CoNLL04 test sentences are joined (in order, with a space or a line break) into long texts of 10-30 sentences (seeded). Each
 long text goes through ``Extractor.extract`` as one text; the same sentences also go through it one per text.
 Both outputs are mapped back to (sentence, token span) and scored against gold (NER strict and RE+ strict,
 micro), and compared with each other: what the sentence-by-sentence run finds and the long-text run does not is
 what was lost at the cuts (or changed by the wider context).
 
     python benchmarks/long_documents.py --model runs/demo --output results/long_documents_conll04.json
+    python benchmarks/long_documents.py --model runs/demo --joiner newline --output results/long_documents_conll04_lines.json
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> int:
     ap.add_argument("--min-sentences", type=int, default=10)
     ap.add_argument("--max-sentences", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--joiner", default="space", choices=["space", "newline"],
+                    help="what joins the sentences (space: the splitter must find every sentence end itself)")
     ap.add_argument("--passage-sentences", type=int, default=None,
                     help="sentences per window (default: what the model was trained on)")
     ap.add_argument("--output", help="write the figures here as JSON")
@@ -101,11 +104,12 @@ def main() -> int:
     from anchoralign.types import Document, Token
 
     long_docs, where = [], []
+    sep = " " if args.joiner == "space" else "\n"
     for g in groups:
         tokens, text, owner = [], "", []
         for k in g:
             base = len(text) + (1 if text else 0)
-            text = f"{text} {gold[k].text}" if text else gold[k].text
+            text = f"{text}{sep}{gold[k].text}" if text else gold[k].text
             for j, t in enumerate(gold[k].tokens):
                 tokens.append(Token(t.text, t.start + base, t.end + base))
                 owner.append((k, j))
@@ -138,7 +142,7 @@ def main() -> int:
     cross = sum(1 for h, t, _ in l_rels if h[0] != t[0])
     report = {
         "what": "CoNLL04 test: long texts of joined sentences read in overlapping windows vs one sentence at a time",
-        "model": args.model,
+        "model": args.model, "joiner": args.joiner,
         "texts": len(groups), "sentences": len(gold), "sentences_per_text": [len(g) for g in groups],
         "passage": {"tokens": ex.passage_tokens, "sentences": ex.passage_sentences}, "windows": windows, "cut_sentences": cut,
         "truncated_tokens": truncated,

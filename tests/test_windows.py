@@ -153,3 +153,12 @@ def test_threshold_keeps_relations_with_their_arguments() -> None:
 def test_window_limits_must_be_positive(bad) -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         windows(_toks(1, 3), max_tokens=bad)
+
+
+def test_a_line_that_fits_is_one_window_for_a_sentence_level_model() -> None:
+    text = "He said no. Then he left.\nAcme Corp. was sold. Later.\n" + " ".join(["word"] * 30) + " . End ."
+    tokens = tokenize_text(text)
+    w = windows(tokens, max_tokens=12, max_sentences=1, text=text)
+    got = [" ".join(t.text for t in tokens[a:b]) for a, b in w.ranges]
+    assert got[:2] == ["He said no . Then he left .", "Acme Corp . was sold . Later ."]
+    assert got[-1] == "End ." and w.cut == 1  # the 31-token sentence is cut; its line did not fit

@@ -63,13 +63,35 @@ def sentence_ranges(tokens: Sequence[Token], text: str | None = None) -> list[tu
             out.append((start, i))
             start = i
         if _ends_sentence(tokens, i, text):
-            while i + 1 < len(tokens) and tokens[i + 1].text in CLOSERS:
+            while i + 1 < len(tokens) and tokens[i + 1].text in CLOSERS and not (
+                    text is not None and "\n" in text[tokens[i].end : tokens[i + 1].start]):
                 i += 1
             out.append((start, i + 1))
             start = i + 1
         i += 1
     if start < len(tokens):
         out.append((start, len(tokens)))
+    return out
+
+
+def _whole_lines(tokens: Sequence[Token], text: str, sents: list[tuple[int, int]], fits) -> list[tuple[int, int]]:
+    """For a model trained on single sentences: a line that fits a window is one unit, whatever the
+    punctuation inside it says (a line break is a surer sentence end than a period)."""
+    out: list[tuple[int, int]] = []
+    line: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if line and fits(line[0][0], line[-1][1]):
+            out.append((line[0][0], line[-1][1]))
+        else:
+            out.extend(line)
+        line.clear()
+
+    for a, b in sents:
+        if line and "\n" in text[tokens[a - 1].end : tokens[a].start]:
+            flush()
+        line.append((a, b))
+    flush()
     return out
 
 
@@ -91,7 +113,8 @@ def windows(
     ``max_sentences`` sentences each and, with ``sizes`` (say, each token's encoder pieces), at most
     ``max_size`` in all. A text within ``max_tokens`` (and ``max_size``) is one window, whatever its sentences:
     it is no longer than what the model was trained on. With one sentence per window, windows do not overlap (a
-    model trained on single sentences reads single sentences). ``text`` adds line breaks as sentence ends."""
+    model trained on single sentences reads single sentences), and a line of ``text`` that fits is read whole.
+    ``text`` adds line breaks as sentence ends."""
     for name, v in (("max_tokens", max_tokens), ("max_size", max_size), ("max_sentences", max_sentences)):
         if v is not None and v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")
@@ -106,6 +129,8 @@ def windows(
     if max_tokens is not None and tokens and fits(0, len(tokens)):
         return Windows([(0, len(tokens))], 0)
     sents = sentence_ranges(tokens, text)
+    if max_sentences == 1 and text is not None:
+        sents = _whole_lines(tokens, text, sents, fits)
     most = max_sentences or len(sents)
     out: list[tuple[int, int]] = []
     cut = 0
