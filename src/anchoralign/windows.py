@@ -111,7 +111,7 @@ def windows(
 ) -> Windows:
     """The windows that read ``tokens`` (see the module docstring): at most ``max_tokens`` tokens and
     ``max_sentences`` sentences each and, with ``sizes`` (say, each token's encoder pieces), at most
-    ``max_size`` in all. A text within ``max_tokens`` (and ``max_size``) is one window, whatever its sentences:
+    ``max_size`` in all; one sentence longer than ``max_tokens`` that ``max_size`` holds is one window. A text within ``max_tokens`` (and ``max_size``) is one window, whatever its sentences:
     it is no longer than what the model was trained on. With one sentence per window, windows do not overlap (a
     model trained on single sentences reads single sentences), and a line of ``text`` that fits is read whole.
     ``text`` adds line breaks as sentence ends."""
@@ -122,9 +122,11 @@ def windows(
     for n in sizes if sizes is not None else ():
         cum.append(cum[-1] + n)
 
-    def fits(a: int, b: int) -> bool:
-        return ((max_tokens is None or b - a <= max_tokens)
-                and (sizes is None or max_size is None or cum[b] - cum[a] <= max_size))
+    def readable(a: int, b: int) -> bool:  # the encoder's input holds it
+        return sizes is None or max_size is None or cum[b] - cum[a] <= max_size
+
+    def fits(a: int, b: int) -> bool:  # and it is no longer than a training passage
+        return (max_tokens is None or b - a <= max_tokens) and readable(a, b)
 
     if max_tokens is not None and tokens and fits(0, len(tokens)):
         return Windows([(0, len(tokens))], 0)
@@ -137,12 +139,14 @@ def windows(
     i = 0
     while i < len(sents):
         a, b = sents[i]
-        if not fits(a, b):  # one sentence longer than a window: pieces overlapping by half
+        if not readable(a, b) or (sizes is None and not fits(a, b)):
+            # a sentence longer than the input holds (or, counted in tokens only, than a passage): pieces
+            # overlapping by half. A sentence the input holds is never cut, however long its training passages.
             cut += 1
             s = a
             while True:
                 e = s + 1  # a window holds at least one token, whatever its size
-                while e < b and fits(s, e + 1):
+                while e < b and (readable(s, e + 1) if sizes is not None else fits(s, e + 1)):
                     e += 1
                 out.append((s, e))
                 if e >= b:
