@@ -96,6 +96,7 @@ def _set_attention_dropout(model: torch.nn.Module, p: float) -> None:
 def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory next to ``final`` and swap it in, so a crash never leaves half a checkpoint."""
     tmp = final.with_name(final.name + ".tmp")
+    _recover_dir(final)  # a kill in an earlier swap: a stale .old would make the rename below fail (ENOTEMPTY)
     if tmp.exists():
         shutil.rmtree(tmp)
     write(tmp)
@@ -105,6 +106,34 @@ def _atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     tmp.rename(final)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _recover_dir(final: Path) -> None:
+    """Settle what a kill inside ``_atomic_dir`` left: between its two renames ``final`` is missing, ``.old``
+    holds the previous version and ``.tmp`` the new one, complete (it was written before ``final`` moved).
+    Killed while writing ``.tmp`` (``final`` still there) or deleting ``.old``, those are leftovers."""
+    tmp, old = final.with_name(final.name + ".tmp"), final.with_name(final.name + ".old")
+    if not final.exists() and old.exists():
+        (tmp if tmp.exists() else old).rename(final)
+    for stale in (old, tmp):
+        if stale.exists():
+            shutil.rmtree(stale)
+
+
+def _trim_metrics(out: Path, epoch: int) -> None:
+    """Keep metrics.jsonl's records up to the checkpoint's ``epoch``: a kill after an epoch's record was appended
+    (or while it was) and before its checkpoint was swapped in leaves a record that the resumed run writes again."""
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut short by the kill
+            if json.loads(line).get("epoch", epoch + 1) <= epoch:
+                kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _save_best(model: Seq2SeqIE, out: Path, metadata: dict, cfg: RunConfig) -> None:
@@ -211,6 +240,10 @@ def train(
     start_epoch, best, best_epoch, elapsed = 1, -1.0, 0, 0.0
     best_dev: dict = {}
     scaler_state = None
+    if resume:
+        if main:
+            _recover_dir(ckpt)  # killed inside _atomic_dir: checkpoint.tmp or .old may hold the checkpoint
+        accelerator.wait_for_everyone()
     if resume and (ckpt / "state.pt").is_file():  # every rank reads the checkpoint
         state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
         with plain():
@@ -234,9 +267,11 @@ def train(
         best_dev, elapsed = state["best_dev"], state["elapsed"]
         scaler_state = state.get("scaler")
         if main:
+            _trim_metrics(out, state["epoch"])
             log.info("resumed from %s at epoch %d (best dev RE+ %.4f at epoch %d)", ckpt, start_epoch, best,
                      best_epoch)
     elif resume and main:
+        _trim_metrics(out, 0)
         log.info("no checkpoint in %s; starting from scratch", ckpt)
 
     # DDP-wrapped (several processes) and autocast-wrapped (bf16/fp16) for the loss; `model` stays the plain
