@@ -1,5 +1,5 @@
-"""The embedded default backbone: a BERT encoder (all-MiniLM-L6-v2) + a small transformer decoder with
-cross-attention and a copy (pointer) output layer.
+"""The copy backbone: a pretrained encoder (any ``AutoModel`` encoder; all-MiniLM-L6-v2 by default) + a small
+BERT-style transformer decoder with cross-attention and a copy (pointer) output layer.
 
 Why a pointer: a mention is a slice of the input (DESIGN.md §3). Measured on CoNLL04, a decoder that
 re-generated mentions as free text from the 30k-piece softmax could not place 42 % of them. Here the output
@@ -8,20 +8,30 @@ distribution is one softmax over [a small generation vocabulary (markers, label 
 layer disappears (the generation vocabulary of CoNLL04 has about 20 ids). Decoding searches that space
 directly (``start_decoding`` / ``step_log_probs``, driven by ``search.search_copy``); ``next_log_probs``
 scatters the distribution back onto the full vocabulary, so standard ``LogitsProcessor``s apply unchanged.
+
+What the encoder must offer: ``forward(input_ids, attention_mask).last_hidden_state``, a ``config`` with
+``hidden_size`` and ``num_attention_heads``, and its input word embeddings (``get_input_embeddings``), which the
+decoder shares. The decoder is always a ``BertModel`` (the lean decoding path below is written for its layers);
+it starts from the encoder's first layers and embeddings where they have BERT's layout (BERT, XLM-RoBERTa,
+multilingual-E5), else from scratch.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
-__all__ = ["CopySeq2Seq"]
+__all__ = ["CopySeq2Seq", "decoder_config"]
+
+log = logging.getLogger(__name__)
 
 NEG = -1e9
 
@@ -56,6 +66,21 @@ class DecodingState:
         )
 
 
+# The encoder-config fields the decoder takes over: its width, heads, activation, dropout and initialisation.
+DECODER_FIELDS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act",
+                  "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+                  "initializer_range", "layer_norm_eps", "pad_token_id")
+
+
+def decoder_config(encoder_config: Any, layers: int) -> BertConfig:
+    """The decoder's BertConfig: ``layers`` layers with cross-attention, otherwise the encoder's shape (fields it
+    lacks keep BERT's defaults; the feed-forward width defaults to 4 × hidden)."""
+    fields = {k: getattr(encoder_config, k) for k in DECODER_FIELDS if getattr(encoder_config, k, None) is not None}
+    fields.setdefault("intermediate_size", 4 * fields["hidden_size"])
+    fields["type_vocab_size"] = max(1, fields.get("type_vocab_size", 1))
+    return BertConfig(**fields, num_hidden_layers=layers, is_decoder=True, add_cross_attention=True)
+
+
 def _add_norm(out: nn.Module, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """A BERT output block (dense, then LayerNorm of the sum with the residual) in eval mode, as functions."""
     ln = out.LayerNorm
@@ -71,18 +96,14 @@ def _fused_qkv(att: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class CopySeq2Seq(nn.Module):
-    """BERT encoder + ``decoder_layers`` BERT-style decoder layers + copy/generate output layer."""
+    """A pretrained encoder + ``decoder_layers`` BERT decoder layers + copy/generate output layer."""
 
-    def __init__(self, encoder: BertModel, gen_ids: list[int], decoder_layers: int = 2, init_decoder: bool = True):
+    def __init__(self, encoder: nn.Module, gen_ids: list[int], decoder_layers: int = 2, init_decoder: bool = True):
         super().__init__()
         self.encoder = encoder
-        dcfg = BertConfig(**encoder.config.to_dict())
-        dcfg.is_decoder = True
-        dcfg.add_cross_attention = True
-        dcfg.num_hidden_layers = decoder_layers
-        self.decoder = BertModel(dcfg, add_pooling_layer=False)
+        self.decoder = BertModel(decoder_config(encoder.config, decoder_layers), add_pooling_layer=False)
         # Decoder input embeddings are the encoder's (tied): a copied piece enters the decoder as the same vector.
-        self.decoder.embeddings.word_embeddings = encoder.embeddings.word_embeddings
+        self.decoder.embeddings.word_embeddings = encoder.get_input_embeddings()
         if init_decoder:
             self._init_decoder_from_encoder()
         h = encoder.config.hidden_size
@@ -97,17 +118,39 @@ class CopySeq2Seq(nn.Module):
         self.label_smoothing = 0.0  # set by the training loop (train.label_smoothing)
 
     def _init_decoder_from_encoder(self) -> None:
-        """Start the decoder's self-attention and feed-forward from the encoder's first layers (cross-attn fresh)."""
-        emb = self.encoder.embeddings
-        self.decoder.embeddings.position_embeddings.load_state_dict(emb.position_embeddings.state_dict())
-        self.decoder.embeddings.token_type_embeddings.load_state_dict(emb.token_type_embeddings.state_dict())
-        self.decoder.embeddings.LayerNorm.load_state_dict(emb.LayerNorm.state_dict())
-        for dl, el in zip(self.decoder.encoder.layer, self.encoder.encoder.layer, strict=False):
-            dl.load_state_dict(copy.deepcopy(el.state_dict()), strict=False)
+        """Start the decoder's embeddings, self-attention and feed-forward from the encoder's first layers
+        (cross-attention fresh), where the encoder has BERT's layout; what does not match stays random."""
+        emb, dec = getattr(self.encoder, "embeddings", None), self.decoder.embeddings
+        layers = getattr(getattr(self.encoder, "encoder", None), "layer", None)
+        if emb is None or layers is None:
+            log.info("%s has no BERT layout: the decoder starts from scratch", type(self.encoder).__name__)
+            return
+        with torch.no_grad():
+            pos = getattr(emb, "position_embeddings", None)
+            if isinstance(pos, nn.Embedding) and pos.embedding_dim == dec.position_embeddings.embedding_dim:
+                # RoBERTa-style encoders number positions from padding_idx + 1; the decoder from 0
+                offset = emb.padding_idx + 1 if hasattr(emb, "create_position_ids_from_input_ids") else 0
+                n = min(pos.num_embeddings - offset, dec.position_embeddings.num_embeddings)
+                dec.position_embeddings.weight[:n] = pos.weight[offset : offset + n]
+            types = getattr(emb, "token_type_embeddings", None)
+            if isinstance(types, nn.Embedding) and types.embedding_dim == dec.token_type_embeddings.embedding_dim:
+                n = min(types.num_embeddings, dec.token_type_embeddings.num_embeddings)
+                dec.token_type_embeddings.weight[:n] = types.weight[:n]
+        if isinstance(getattr(emb, "LayerNorm", None), nn.LayerNorm):
+            dec.LayerNorm.load_state_dict(emb.LayerNorm.state_dict())
+        for dl, el in zip(self.decoder.encoder.layer, layers, strict=False):
+            mine = dl.state_dict()
+            theirs = {k: v for k, v in el.state_dict().items() if k in mine and mine[k].shape == v.shape}
+            dl.load_state_dict(copy.deepcopy(theirs), strict=False)
+
+    @property
+    def word_embeddings(self) -> nn.Module:
+        """The word embeddings that the encoder input, the decoder input and the generation slots share."""
+        return self.decoder.embeddings.word_embeddings
 
     @property
     def vocab_size(self) -> int:
-        return self.encoder.embeddings.word_embeddings.num_embeddings
+        return self.word_embeddings.num_embeddings
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, H)
@@ -118,7 +161,7 @@ class CopySeq2Seq(nn.Module):
     ) -> torch.Tensor:
         """Decoder hidden states (B, T, H); ``decoder_positions`` (B, T) gives each input id's source position
         (-1: not copied). With ``cache``, the ids and positions are only the new ones."""
-        emb = self.encoder.embeddings.word_embeddings(decoder_input_ids)  # (B, T, H)
+        emb = self.word_embeddings(decoder_input_ids)  # (B, T, H)
         idx = decoder_positions.clamp_min(0)[..., None].expand(-1, -1, enc.size(-1))  # (B, T, H)
         copied = self.copy_input(enc.gather(1, idx).to(emb.dtype))  # (B, T, H)
         emb = emb + copied * (decoder_positions >= 0)[..., None].to(emb.dtype)
@@ -136,7 +179,7 @@ class CopySeq2Seq(nn.Module):
         """Log-probabilities over [generation vocabulary ; source positions]: (B, T, G + L). ``keys``: the copy
         keys of ``enc`` when already computed."""
         h = self.transform(dec.float())  # (B, T, H)
-        emb = self.encoder.embeddings.word_embeddings(self.gen_ids).float()  # (G, H)
+        emb = self.word_embeddings(self.gen_ids).float()  # (G, H)
         gen = h @ emb.T + self.gen_bias  # (B, T, G)
         q = self.copy_query(h)  # (B, T, H)
         k = self.copy_key(enc.float()) if keys is None else keys  # (B, L, H)
@@ -228,7 +271,7 @@ class CopySeq2Seq(nn.Module):
         enc = state.enc
         r, c = new_ids.shape
         n_new = torch.full((r,), c, dtype=torch.long, device=new_ids.device) if n_new is None else n_new
-        x = self.encoder.embeddings.word_embeddings(new_ids)  # (R, C, H)
+        x = self.word_embeddings(new_ids)  # (R, C, H)
         idx = new_pos.clamp_min(0)[..., None].expand(-1, -1, enc.size(-1))
         copied = self.copy_input(enc.gather(1, idx).to(x.dtype))
         x = x + copied * (new_pos >= 0)[..., None].to(x.dtype)

