@@ -36,6 +36,10 @@ def test_vocabulary_extension_and_round_trip(data_dir) -> None:
     # repeated mention strings (pronouns) are placed by rule; linearize counts the misplaced as ambiguous_mention
     assert lost == sum(ex.skipped.get("ambiguous_mention", 0) for ex in make_examples(model, docs))
     assert lost <= 0.08 * (kept + lost), (lost, kept)
+    # the copy backbone decodes positions: with them every mention (and so every relation) lands on its span
+    for ex in make_examples(model, docs):
+        assert canonical(parse(ex.target, ex.source, model.vocab, ex.doc, positions=ex.positions).document) \
+            == canonical(ex.doc)
 
 
 E5_DIR = Path(__file__).resolve().parents[1] / "runs" / "encoders" / "multilingual-e5-small"

@@ -218,6 +218,13 @@ def train(
     for ex in examples:
         for k, n in ex.skipped.items():
             skipped[k] = skipped.get(k, 0) + n
+    if cfg.model.backbone == "copy" and "ambiguous_mention" in skipped:
+        # The copy backbone learns and decodes where each mention piece is copied from, so a repeated mention
+        # string is placed exactly; only a backbone that writes strings (hf-seq2seq) is placed by rule.
+        repeated = skipped.pop("ambiguous_mention")
+        if main:
+            log.info("targets: %d mentions repeat elsewhere in their passage (placed by copy position, not by rule)",
+                     repeated)
     if skipped and main:
         log.warning("targets: %s (of %d training documents)", skipped, len(examples))
     n_batches = -(-len(examples) // tc.batch_size)  # what _batches yields: its windows are whole batches
