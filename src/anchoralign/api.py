@@ -186,7 +186,9 @@ class Extractor:
         if not tokens:
             return []
         with self._lock:
-            enc = self.model.tokenizer([t.text for t in tokens], is_split_into_words=True, add_special_tokens=False)
+            # a long text is counted, not encoded, here: no "sequence longer than the maximum" warning
+            enc = self.model.tokenizer([t.text for t in tokens], is_split_into_words=True, add_special_tokens=False,
+                                       verbose=False)
         counts = [0] * len(tokens)
         for w in enc.word_ids():
             if w is not None:
