@@ -287,15 +287,15 @@ class CopySeq2Seq(nn.Module):
         allowed = torch.arange(span, device=x.device)[None, None, :] <= slot[:, :, None]  # (R, C, T)
         self_bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, torch.finfo(x.dtype).min)
         self_bias = self_bias[:, None]  # (R, 1, C, T)
-        write = slot[:, None, :, None]  # (R, 1, C, 1)
+        rows = torch.arange(r, device=x.device)[:, None]  # (R, 1): with slot, where each fed id's key goes
         layers = zip(self.decoder.encoder.layer, state.cross_kv, state.self_kv, state.qkv, strict=True)
         for layer, (ck, cv), (sk, sv), (w_qkv, b_qkv) in layers:
             att = layer.attention.self
             nh, d = att.num_attention_heads, att.attention_head_size
             q, k, v = F.linear(x, w_qkv, b_qkv).view(r, c, 3, nh, d).permute(2, 0, 3, 1, 4)
             # q, k, v: (R, nh, C, d)
-            sk.scatter_(2, write.expand(-1, nh, -1, d), k.to(sk.dtype))
-            sv.scatter_(2, write.expand(-1, nh, -1, d), v.to(sv.dtype))
+            sk[rows, :, slot] = k.transpose(1, 2).to(sk.dtype)  # (R, C, nh, d) into each row's slots
+            sv[rows, :, slot] = v.transpose(1, 2).to(sv.dtype)
             w = (q @ sk[:, :, :span].transpose(-1, -2).to(q.dtype)) * att.scaling + self_bias  # (R, nh, C, T)
             ctx = (w.softmax(-1) @ sv[:, :, :span].to(q.dtype)).transpose(1, 2).reshape(r, c, nh * d)
             x = _add_norm(layer.attention.output, ctx, x)
