@@ -48,7 +48,7 @@ class DecodingState:
     keys: torch.Tensor  # (R, L, H) copy keys
     slots: torch.Tensor | None  # (R, L) generation slot of the id at each copyable position, -1 for none
     cross_bias: torch.Tensor  # (R, 1, 1, L) 0 at source pieces, -inf-like at padding
-    cross_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, L, d) keys and values
+    cross_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys (R, nh, d, L) and values (R, nh, L, d), contiguous
     self_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, T_max + 2, d), filled to ``lengths``
     lengths: torch.Tensor  # (R,) ids fed so far per row (the next position)
     qkv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: fused self-attention projection (not per row)
@@ -246,7 +246,10 @@ class CopySeq2Seq(nn.Module):
         def heads(x: torch.Tensor) -> torch.Tensor:
             return x.view(r, -1, nh, d).transpose(1, 2)  # (R, nh, L, d)
 
-        cross = [(heads(layer.crossattention.self.key(enc)), heads(layer.crossattention.self.value(enc)))
+        # contiguous, keys already transposed: a step's batched matmuls then read them in place (a strided view
+        # would be copied at every step)
+        cross = [(heads(layer.crossattention.self.key(enc)).transpose(-1, -2).contiguous(),
+                  heads(layer.crossattention.self.value(enc)).contiguous())
                  for layer in self.decoder.encoder.layer]
         kv_dtype = cross[0][0].dtype  # what the projections give (bf16 under autocast)
         # slots 0 … max_length hold fed ids (the decoder start included); the last one takes chunk padding
@@ -301,7 +304,7 @@ class CopySeq2Seq(nn.Module):
             x = _add_norm(layer.attention.output, ctx, x)
             cro = layer.crossattention.self
             q = cro.query(x).view(r, c, nh, d).transpose(1, 2)  # (R, nh, C, d)
-            w = (q @ ck.transpose(-1, -2).to(q.dtype)) * cro.scaling + state.cross_bias.to(q.dtype)  # (R, nh, C, L)
+            w = (q @ ck.to(q.dtype)) * cro.scaling + state.cross_bias.to(q.dtype)  # (R, nh, C, L)
             ctx = (w.softmax(-1) @ cv.to(q.dtype)).transpose(1, 2).reshape(r, c, nh * d)
             x = _add_norm(layer.crossattention.output, ctx, x)
             inner = layer.intermediate
