@@ -41,6 +41,10 @@ class TrainConfig:
     # vocabulary (the others never get a gradient; skipping their dense gradient saves about 7 % of a CPU step); "all": every row
     embedding_rows: str = "seen"
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
+    # sentences that name entities and state no relation, added to the training set (a fraction of its size;
+    # English only): negated rewrites of training sentences, then frames around a relation's arguments
+    # (negatives.py, docs/probe.md); 0: none
+    negatives: float = 0.0
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
@@ -69,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.max_minutes < 0:
             raise ValueError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
+        if not 0 <= self.negatives <= 1:
+            raise ValueError(f"train.negatives must be in [0, 1] (a fraction of the training set), got {self.negatives}")
 
 
 @dataclass

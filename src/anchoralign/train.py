@@ -28,11 +28,12 @@ import torch
 
 from .batching import Example, collate, make_examples
 from .config import RunConfig
-from .data.registry import dataset_protocol
+from .data.registry import DATASETS, dataset_protocol, get_spec
 from .distributed import shard
 from .errors import InputError
 from .evaluation import evaluate_documents
 from .model import Seq2SeqIE, build_model, load_model, save_model
+from .negatives import negative_documents
 from .precision import MIXED_PRECISION, choose_precision
 from .schema import Schema
 from .trainable_rows import install_row_subset
@@ -213,7 +214,17 @@ def train(
                         "only through mpirun); for N use `anchoralign train --processes N` (docs/distributed.md)")
         cfg.save(out / "config.yaml")
 
-    examples = make_examples(model, train_docs)
+    fit_docs = train_docs
+    if tc.negatives > 0:
+        spec_language = get_spec(cfg.dataset).language if cfg.dataset in DATASETS else "en"
+        if spec_language != "en":
+            raise ValueError(f"train.negatives writes English sentences; dataset {cfg.dataset} is {spec_language!r}")
+        neg = negative_documents(train_docs, tc.negatives, tc.seed)
+        fit_docs = [*train_docs, *neg.documents]
+        if main:
+            log.info("negatives: %d sentences that state no relation added to %d training documents (%s)",
+                     len(neg.documents), len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
+    examples = make_examples(model, fit_docs)
     skipped: dict[str, int] = {}
     for ex in examples:
         for k, n in ex.skipped.items():

@@ -1,0 +1,151 @@
+"""Training sentences that state no relation between entities they name (issue 11, item 4). Torch-free.
+
+A training set in which every sentence states a relation (CoNLL04: all 922) teaches a generative extractor to
+write one whatever the text says. ``negative_documents`` adds two kinds of counter-examples, with the entities
+annotated and no relation:
+
+- **rewrites** of real training sentences: where an auxiliary ("was", "is", "has", ...) stands between the two
+  arguments of a relation (at most ``MAX_GAP`` tokens apart), "not" is inserted after it ("Betsy Ross was born
+  in Philadelphia" -> "Betsy Ross was not born in Philadelphia"), and every relation with an argument after
+  the insertion is removed (it may be under the negation: "Rome is not in Lazio and Naples in Campania"); the
+  entities, and the relations wholly before it, stay, their offsets shifted;
+- **synthetic** sentences that name two entities of a training relation (its real mention strings and types)
+  in a frame that states no relation: co-occurrence ("Among those named were A and B."), denial or doubt
+  ("Officials denied any tie between A and B."). The frames name no relation type, so they fit any English
+  schema; they are written apart from the probe's templates (``probe.py``), which test what this teaches.
+
+Deterministic for a seed. English only: the words inserted and the frames are English.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .data.base import TokenIndex
+from .data.tokenize import tokenize_text
+from .types import Document, Entity, Relation, Token
+
+__all__ = ["AUXILIARIES", "FRAMES", "NegativeResult", "negative_documents", "negated_rewrite"]
+
+AUXILIARIES = frozenset({"is", "was", "are", "were", "has", "had", "have", "will", "would", "can", "could"})
+MAX_GAP = 8  # tokens between the two arguments of a rewritten relation
+
+FRAMES: tuple[str, ...] = (
+    # co-occurrence: both named, nothing said about how they relate
+    "{A} and {B} were mentioned in the same article.",
+    "Among those named were {A} and {B}.",
+    "The list included {A} as well as {B}.",
+    "{A} appeared in the news on the same day as {B}.",
+    "Neither {A} nor {B} commented on the report.",
+    "Both {A} and {B} were named in Tuesday's briefing.",
+    # denial, doubt, falsehood: a tie is raised only to be rejected
+    "There is no connection between {A} and {B}.",
+    "{A} has nothing to do with {B}.",
+    "Officials denied any tie between {A} and {B}.",
+    "Rumors connecting {A} with {B} were untrue.",
+    "It has not been established that {A} had any link to {B}.",
+    "{A} was wrongly linked to {B} in early reports.",
+)
+
+
+@dataclass
+class NegativeResult:
+    documents: list[Document] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _count(counts: dict[str, int], kind: str, n: int = 1) -> None:
+    counts[kind] = counts.get(kind, 0) + n
+
+
+def negated_rewrite(doc: Document) -> Document | None:
+    """``doc`` with "not" after the first auxiliary between the arguments of its first relation that has one
+    (see the module doc), and the relations the negation may reach removed; None when no relation has one."""
+    for rel in doc.relations:
+        h, t = doc.entities[rel.head], doc.entities[rel.tail]
+        a, b = min(h.end, t.end), max(h.start, t.start)
+        if not 0 < b - a <= MAX_GAP:
+            continue
+        aux = next((i for i in range(a, b) if doc.tokens[i].text.lower() in AUXILIARIES), None)
+        if aux is None:
+            continue
+        at = doc.tokens[aux].end  # insert " not" right after the auxiliary
+        text = doc.text[:at] + " not" + doc.text[at:]
+
+        def start(c: int, at: int = at) -> int:  # a span starting at or after the insertion moves
+            return c + 4 if c >= at else c
+
+        def end(c: int, at: int = at) -> int:  # a span ending at the auxiliary's end stays
+            return c + 4 if c > at else c
+
+        tokens = [Token(tok.text, start(tok.start), end(tok.end)) for tok in doc.tokens]
+        tokens.insert(aux + 1, Token("not", at + 1, at + 4))
+
+        def moved(e: Entity, p: int = aux + 1) -> Entity:  # token p is the new "not"
+            return Entity(e.start + (e.start >= p), e.end + (e.end > p), e.type, start(e.char_start), end(e.char_end))
+
+        entities = [moved(e) for e in doc.entities]
+
+        def in_scope(r: Relation, aux: int = aux) -> bool:  # an argument after the negation may be under it
+            return max(doc.entities[r.head].end, doc.entities[r.tail].end) > aux
+
+        relations = [r for r in doc.relations if not in_scope(r)]
+        meta = {**doc.meta, "negative": "rewrite"}
+        return Document(f"{doc.id}:not", text, tokens, entities, relations, meta)
+    return None
+
+
+def _synthetic(doc: Document, rel: Relation, frame: str, k: int) -> Document | None:
+    h, t = doc.entities[rel.head], doc.entities[rel.tail]
+    a_text, b_text = doc.entity_text(h), doc.entity_text(t)
+    if not a_text.strip() or not b_text.strip():
+        return None
+    pre, rest = frame.split("{A}", 1)
+    mid, post = rest.split("{B}", 1)
+    text = pre + a_text + mid + b_text + post
+    a0 = len(pre)
+    b0 = a0 + len(a_text) + len(mid)
+    tokens = tokenize_text(text)
+    index = TokenIndex(tokens)
+    ea = index.entity(a0, a0 + len(a_text), h.type)
+    eb = index.entity(b0, b0 + len(b_text), t.type)
+    if ea is None or eb is None or (ea.start, ea.end) == (eb.start, eb.end):
+        return None
+    # the entity strings come from the text, so the tokenizer must give them back whole
+    if text[ea.char_start : ea.char_end] != a_text or text[eb.char_start : eb.char_end] != b_text:
+        return None
+    return Document(f"negative:{k}", text, tokens, [ea, eb], [], {"negative": "frame", "from": doc.id})
+
+
+def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13) -> NegativeResult:
+    """Rewrites of every training sentence that has one, plus synthetic sentences up to ``fraction`` of
+    ``len(docs)`` in all (rewrites first); ``counts`` says how many of each and how many were skipped."""
+    out = NegativeResult()
+    if fraction <= 0 or not docs:
+        return out
+    budget = int(round(fraction * len(docs)))
+    for doc in docs:
+        if len(out.documents) >= budget:
+            break
+        new = negated_rewrite(doc)
+        if new is not None:
+            out.documents.append(new)
+            _count(out.counts, "rewrites")
+    pairs = [(d, r) for d in docs for r in d.relations]
+    rng = random.Random(seed)
+    rng.shuffle(pairs)
+    k = 0
+    for doc, rel in pairs:
+        if len(out.documents) >= budget:
+            break
+        frame = FRAMES[k % len(FRAMES)]
+        k += 1
+        new = _synthetic(doc, rel, frame, k)
+        if new is None:
+            _count(out.counts, "frames_skipped")
+            continue
+        out.documents.append(new)
+        _count(out.counts, "frames")
+    return out

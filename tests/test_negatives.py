@@ -1,0 +1,97 @@
+"""Training negatives: negated rewrites of real sentences and no-relation frames (negatives.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from anchoralign.cli import main
+from anchoralign.config import TrainConfig
+from anchoralign.data.tokenize import tokenize_text
+from anchoralign.negatives import FRAMES, negated_rewrite, negative_documents
+from anchoralign.types import Document, Entity, Relation
+
+from .tiny import toy_docs
+
+
+def _doc(text: str, spans: list[tuple[str, str]], relations: list[tuple[int, int, str]]) -> Document:
+    tokens = tokenize_text(text)
+    words = [t.text for t in tokens]
+    entities = []
+    for surface, etype in spans:
+        parts = surface.split()
+        i = next(k for k in range(len(words)) if words[k : k + len(parts)] == parts)
+        entities.append(Entity(i, i + len(parts), etype, tokens[i].start, tokens[i + len(parts) - 1].end))
+    return Document("d", text, tokens, entities, [Relation(h, t, r) for h, t, r in relations])
+
+
+def test_rewrite_inserts_not_and_removes_the_relations_it_may_reach() -> None:
+    doc = _doc("Smith , who met Jones , was born in Paris and Lee in Rome .",
+               [("Smith", "Peop"), ("Jones", "Peop"), ("Paris", "Loc"), ("Lee", "Peop"), ("Rome", "Loc")],
+               [(0, 2, "Live_In"), (3, 4, "Live_In"), (0, 1, "Social")])
+    new = negated_rewrite(doc)
+    assert new is not None
+    assert new.text == "Smith , who met Jones , was not born in Paris and Lee in Rome ."
+    assert [t.text for t in new.tokens][6:8] == ["was", "not"]
+    for t in new.tokens:  # every token still slices its own text
+        assert new.text[t.start : t.end] == t.text
+    # every entity keeps its string and type; offsets after the insertion moved by one token / four characters
+    assert [(new.entity_text(e), e.type) for e in new.entities] == [(doc.entity_text(e), e.type) for e in doc.entities]
+    assert [e.start for e in new.entities] == [0, 4, 10, 12, 14]  # Paris was token 9, now 10
+    # Smith-Paris (across "not") and Lee-Rome (after it, possibly under it) go; Smith-Jones (before it) stays
+    assert [(r.head, r.tail, r.type) for r in new.relations] == [(0, 1, "Social")]
+
+
+def test_rewrite_needs_an_auxiliary_close_between_the_arguments() -> None:
+    doc = _doc("Smith works for Acme .", [("Smith", "Peop"), ("Acme", "Org")], [(0, 1, "Work_For")])
+    assert negated_rewrite(doc) is None
+    far = _doc("Smith " + "very " * 9 + "was in Paris .", [("Smith", "Peop"), ("Paris", "Loc")], [(0, 1, "Live_In")])
+    assert negated_rewrite(far) is None  # 10 tokens between the arguments: more than MAX_GAP
+
+
+def test_frames_name_both_arguments_and_no_relation() -> None:
+    docs = [_doc(f"Person{i} Smith works for Acme Corp{i} .", [(f"Person{i} Smith", "Peop"), (f"Acme Corp{i}", "Org")],
+                 [(0, 1, "Work_For")]) for i in range(30)]
+    res = negative_documents(docs, 0.5, seed=3)
+    assert len(res.documents) == 15 and res.counts == {"frames": 15}  # no auxiliary: frames only, half the set
+    for d in res.documents:
+        assert d.relations == [] and len(d.entities) == 2
+        assert [e.type for e in d.entities] == ["Peop", "Org"]
+        assert any(d.text.startswith(f.split("{A}")[0]) for f in FRAMES)
+        for e in d.entities:
+            assert d.entity_text(e).split() == d.words[e.start : e.end]
+    # deterministic for a seed, and another seed draws other pairs
+    again = negative_documents(docs, 0.5, seed=3)
+    assert [d.text for d in again.documents] == [d.text for d in res.documents]
+    other = negative_documents(docs, 0.5, seed=4)
+    assert [d.text for d in other.documents] != [d.text for d in res.documents]
+    assert negative_documents(docs, 0.0).documents == []
+
+
+def test_rewrites_come_first_within_the_budget() -> None:
+    docs = [_doc(f"Lee{i} was born in Rome .", [(f"Lee{i}", "Peop"), ("Rome", "Loc")], [(0, 1, "Live_In")])
+            for i in range(10)]
+    res = negative_documents(docs, 0.3, seed=1)
+    assert res.counts == {"rewrites": 3} and all(d.meta["negative"] == "rewrite" for d in res.documents)
+
+
+def test_config_bounds() -> None:
+    TrainConfig(negatives=0.5).validate()
+    with pytest.raises(ValueError, match="train.negatives"):
+        TrainConfig(negatives=1.5).validate()
+
+
+def test_train_logs_the_negatives_it_adds(tmp_path, capsys, caplog) -> None:
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in toy_docs()), encoding="utf-8")
+    argv = ["train", "--train", str(data), "--dev", str(data), "--format", "jsonl", "--output", str(tmp_path / "run"),
+            "--set", "model.backbone=random-tiny", "--set", "train.epochs=1", "--set", "train.negatives=1.0",
+            "--set", "train.precision=fp32", "--set", "train.threads=1", "--set", "decode.max_new_tokens=8"]
+    caplog.set_level(logging.INFO, logger="anchoralign.train")
+    assert main(argv) == 0
+    expected = negative_documents(toy_docs(), 1.0, seed=TrainConfig().seed)
+    assert expected.documents  # the toy set has relations to frame
+    assert f"negatives: {len(expected.documents)} sentences that state no relation added" in caplog.text
+    capsys.readouterr()
