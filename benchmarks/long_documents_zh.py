@@ -30,13 +30,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-
-def _prf(gold: set, pred: set) -> dict:
-    tp = len(gold & pred)
-    p = tp / len(pred) if pred else 0.0
-    r = tp / len(gold) if gold else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp,
-            "pred": len(pred), "gold": len(gold)}
+from long_documents import _prf  # the English benchmark's P/R/F1 over sets (this directory)
 
 
 def _doc_sets(name: str, doc, offset: int = 0) -> tuple[set, set]:
