@@ -81,3 +81,22 @@ def test_train_command_reports_the_cut(tmp_path, capsys, caplog) -> None:
     assert out["schedule_cut"] is True and out["epochs_run"] == 1 and out["epochs_planned"] == 3
     assert out["precision"] == "fp32" and out["processes"] == 1
     assert "precision: fp32 (requested: " in caplog.text and "schedule cut" in caplog.text
+
+
+def test_select_last_keeps_the_final_epoch_and_scores_dev_once(tmp_path) -> None:
+    cfg = _cfg(3, 0.0)
+    cfg.train.select, cfg.train.eval_from_epoch = "last", 1  # "best" would score dev at every epoch
+    result = train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=tiny_model(tmp_path),
+                   progress=False)
+    assert result.best_epoch == 3 and result.epochs_run == 3
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if "dev" in r] == [3]  # no per-epoch selection on dev
+    assert json.loads((tmp_path / "run" / "metadata.json").read_text())["best_epoch"] == 3
+
+
+def test_joined_splits(data_dir) -> None:
+    from anchoralign.cli.common import read_split
+
+    train_docs, dev_docs = read_split("conll04", "train", data_dir), read_split("conll04", "dev", data_dir)
+    both = read_split("conll04", "train+dev", data_dir)
+    assert [d.text for d in both] == [d.text for d in train_docs + dev_docs]

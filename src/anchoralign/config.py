@@ -48,6 +48,9 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
+    # which epoch is kept: "best" (by the dataset protocol's main figure on dev) or "last" (a fixed schedule, as
+    # when training on train+dev: dev is then scored once, at the end, for the record only)
+    select: str = "best"
     max_minutes: float = 0.0  # stop after this much training time (0: no limit); the best dev epoch is kept
     dev_split: str = "dev"
     train_split: str = "train"
@@ -73,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.max_minutes < 0:
             raise ValueError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
+        if self.select not in ("best", "last"):
+            raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:
             raise ValueError(f"train.negatives must be in [0, 1] (a fraction of the training set), got {self.negatives}")
 

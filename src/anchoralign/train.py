@@ -335,7 +335,10 @@ def train(
             out_of_time = tc.max_minutes > 0 and (time.time() - t_start) / 60 >= tc.max_minutes
             out_of_time = _from_main(accelerator, out_of_time)  # clocks differ: every rank must stop together
             cut = out_of_time and epoch < tc.epochs
-            if main and (epoch >= tc.eval_from_epoch or epoch == tc.epochs or out_of_time):
+            final = epoch == tc.epochs or out_of_time
+            # "best": dev selects the epoch; "last": the final epoch is kept (dev scored once, for the record)
+            evaluate = final or (tc.select == "best" and epoch >= tc.eval_from_epoch)
+            if main and evaluate:
                 if ema is not None:
                     ema.swap(model)  # evaluate and save the averaged weights
                 dev, _ = evaluate_documents(model, dev_docs, schema, cfg.decode, protocol=protocol)
@@ -345,7 +348,7 @@ def train(
                 if "anchor_scorer" in dev:
                     record["dev_anchor_scorer"] = dev["anchor_scorer"]
                 score = dev["main"]
-                if score > best:
+                if score > best or tc.select == "last":
                     best, best_epoch, best_dev = score, epoch, record["dev"]
                     meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
                             "precision": choice.precision, "processes": world,
