@@ -62,3 +62,28 @@ def head_groups(doc: Document) -> list[AnchorGroup]:
         by_head.setdefault(r.head, []).append(ri)
     groups = [AnchorGroup(h, tuple(rs)) for h, rs in by_head.items()]
     return sorted(groups, key=lambda g: _text_order(doc, g.anchor))
+
+
+def sharing_stats(docs: list[Document]) -> dict:
+    """How much work anchoring has in ``docs``: sentences, relations per sentence, the share of sentences with
+    two or more relations, and with two or more relations that share an entity (the structure an anchor
+    groups), and the groups the anchor cover makes against grouping by head."""
+    n = len(docs)
+    rels = sum(len(d.relations) for d in docs)
+    multi = sum(1 for d in docs if len(d.relations) >= 2)
+    shared = 0
+    for d in docs:
+        seen: dict[int, int] = {}
+        for r in d.relations:
+            for e in {r.head, r.tail}:
+                seen[e] = seen.get(e, 0) + 1
+        shared += any(c >= 2 for c in seen.values())
+    return {
+        "sentences": n,
+        "relations": rels,
+        "relations_per_sentence": rels / n if n else 0.0,
+        "share_two_or_more_relations": multi / n if n else 0.0,
+        "share_relations_sharing_an_entity": shared / n if n else 0.0,
+        "groups_anchor_cover": sum(len(gold_anchor_groups(d, "head")) for d in docs),
+        "groups_by_head": sum(len(head_groups(d)) for d in docs),
+    }
