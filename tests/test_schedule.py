@@ -100,3 +100,37 @@ def test_joined_splits(data_dir) -> None:
     train_docs, dev_docs = read_split("conll04", "train", data_dir), read_split("conll04", "dev", data_dir)
     both = read_split("conll04", "train+dev", data_dir)
     assert [d.text for d in both] == [d.text for d in train_docs + dev_docs]
+
+
+def _weights(path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_average_last_keeps_the_mean_of_the_last_epochs_and_resumes(tmp_path) -> None:
+    def run(name: str, stop: int | None = None, resume: bool = False):
+        cfg = _cfg(3, 0.0)
+        cfg.train.select, cfg.train.average_last, cfg.train.eval_from_epoch = "last", 2, 1
+        torch.manual_seed(0)
+        return train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / name, model=tiny_model(tmp_path / name),
+                     progress=False, stop_after_epoch=stop, resume=resume)
+
+    run("full")
+    meta = json.loads((tmp_path / "full" / "metadata.json").read_text())
+    assert meta["averaged_epochs"] == [2, 3] and meta["best_epoch"] == 3
+    last = _records(tmp_path / "full")[-1]
+    assert last["kept"] == "average" and last["dev_average"]["epochs"] == [2, 3]
+    # the kept weights are the mean of epoch 2's (a run stopped there) and epoch 3's (the final checkpoint)
+    run("to2", stop=2)
+    w2, w3, kept = _weights(tmp_path / "to2" / "checkpoint"), _weights(tmp_path / "full" / "checkpoint"), \
+        _weights(tmp_path / "full")
+    moved = [k for k in kept if not torch.equal(w2[k], w3[k])]
+    assert moved  # training changed something between the epochs
+    for k in moved:
+        torch.testing.assert_close(kept[k], (w2[k] + w3[k]) / 2)
+    # interrupted after epoch 2 and resumed: the same mean
+    run("to2", resume=True)
+    resumed = _weights(tmp_path / "to2")
+    for k in kept:
+        torch.testing.assert_close(resumed[k], kept[k])

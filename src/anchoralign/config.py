@@ -41,6 +41,9 @@ class TrainConfig:
     # vocabulary (the others never get a gradient; skipping their dense gradient saves about 7 % of a CPU step); "all": every row
     embedding_rows: str = "seen"
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
+    # checkpoint averaging: the mean of the weights at the ends of the last N epochs is scored on dev after the
+    # final epoch and kept if it beats the best single epoch (with select: last, always); 0 or 1: off
+    average_last: int = 0
     # sentences that name entities and state no relation, added to the training set (a fraction of its size;
     # English only): negated rewrites of training sentences, then frames around a relation's arguments
     # (negatives.py, docs/probe.md); 0: none
@@ -76,6 +79,10 @@ class TrainConfig:
             raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.max_minutes < 0:
             raise ValueError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
+        if self.average_last < 0:
+            raise ValueError(f"train.average_last must be >= 0, got {self.average_last}")
+        if self.average_last > 1 and self.ema_decay > 0:
+            raise ValueError("train.average_last and train.ema_decay both average the weights; use one")
         if self.select not in ("best", "last"):
             raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:

@@ -255,6 +255,7 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
 
     ema = _Ema(model, tc.ema_decay) if tc.ema_decay > 0 else None
+    tail = _TailAverage() if tc.average_last > 1 and main else None
     start_epoch, best, best_epoch, elapsed = 1, -1.0, 0, 0.0
     best_dev: dict = {}
     scaler_state = None
@@ -282,6 +283,8 @@ def train(
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
         if ema is not None and state.get("ema") is not None:
             ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
+        if tail is not None and state.get("tail") is not None:
+            tail.load(state["tail"], device)
         best_dev, elapsed = state["best_dev"], state["elapsed"]
         scaler_state = state.get("scaler")
         if main:
@@ -336,6 +339,8 @@ def train(
             out_of_time = _from_main(accelerator, out_of_time)  # clocks differ: every rank must stop together
             cut = out_of_time and epoch < tc.epochs
             final = epoch == tc.epochs or out_of_time
+            if tail is not None and epoch > tc.epochs - tc.average_last:
+                tail.add(model, epoch)
             # "best": dev selects the epoch; "last": the final epoch is kept (dev scored once, for the record)
             evaluate = final or (tc.select == "best" and epoch >= tc.eval_from_epoch)
             if main and evaluate:
@@ -348,15 +353,32 @@ def train(
                 if "anchor_scorer" in dev:
                     record["dev_anchor_scorer"] = dev["anchor_scorer"]
                 score = dev["main"]
-                if score > best or tc.select == "last":
-                    best, best_epoch, best_dev = score, epoch, record["dev"]
-                    meta = {**(metadata or {}), "best_epoch": epoch, "dev": record["dev"], "seed": tc.seed,
+                def keep(dev_record: dict, **extra) -> None:
+                    meta = {**(metadata or {}), "best_epoch": epoch, "dev": dev_record, "seed": tc.seed,
                             "precision": choice.precision, "processes": world,
                             "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
                             "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions(),
-                            "passage": passage_shape(train_docs)}
+                            "passage": passage_shape(train_docs), **extra}
                     with plain():
                         _save_best(model, out, meta, cfg)
+
+                if score > best or tc.select == "last":
+                    best, best_epoch, best_dev = score, epoch, record["dev"]
+                    keep(record["dev"])
+                if final and tail is not None and tail.count > 1:
+                    # the mean of the last epochs' weights competes with the best single epoch ("last": replaces it)
+                    own = tail.apply(model)
+                    dev_avg, _ = evaluate_documents(model, dev_docs, schema, cfg.decode, protocol=protocol)
+                    record["dev_average"] = {**{t: dev_avg[t]["micro"] for t in ("ner", "re", "re_strict")},
+                                             "main": dev_avg["main"], "epochs": list(tail.epochs)}
+                    kept = dev_avg["main"] > best or tc.select == "last"
+                    log.info("mean of the weights of epochs %s: dev %.4f, %s", tail.epochs, dev_avg["main"],
+                             "kept" if kept else f"not kept (epoch {best_epoch}: {best:.4f})")
+                    if kept:
+                        best, best_epoch, best_dev = dev_avg["main"], epoch, record["dev_average"]
+                        keep(record["dev_average"], averaged_epochs=list(tail.epochs))
+                        record["kept"] = "average"
+                    tail.restore(model, own)
                 if ema is not None:
                     ema.swap(model)
             best, best_epoch, best_dev = _from_main(accelerator, (best, best_epoch, best_dev))
@@ -369,6 +391,7 @@ def train(
                          "torch_rng": rngs[0][0], "py_rng": rngs[0][1], "epoch": epoch, "best": best,
                          "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
                          "ema": ema.shadow if ema is not None else None, "processes": world,
+                         "tail": tail.state() if tail is not None else None,
                          "rng_by_rank": rngs if world > 1 else None,
                          "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
 
@@ -527,6 +550,49 @@ class _Ema:
                 tmp = p.detach().clone()
                 p.copy_(self.shadow[n])
                 self.shadow[n] = tmp
+
+
+class _TailAverage:
+    """The uniform mean of the trainable weights at the ends of the last epochs (checkpoint averaging)."""
+
+    def __init__(self) -> None:
+        self.sum: dict[str, torch.Tensor] = {}
+        self.epochs: list[int] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.epochs)
+
+    @torch.no_grad()
+    def add(self, model: torch.nn.Module, epoch: int) -> None:
+        for n, p in model.named_parameters():
+            if p.requires_grad:
+                w = p.detach().float()
+                self.sum[n] = self.sum[n].add_(w) if n in self.sum else w.clone()
+        self.epochs.append(epoch)
+
+    @torch.no_grad()
+    def apply(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Put the mean into the model; returns its own weights for ``restore``."""
+        own = {}
+        for n, p in model.named_parameters():
+            if n in self.sum:
+                own[n] = p.detach().clone()
+                p.copy_((self.sum[n] / self.count).to(p.dtype))
+        return own
+
+    @torch.no_grad()
+    def restore(self, model: torch.nn.Module, own: dict[str, torch.Tensor]) -> None:
+        for n, p in model.named_parameters():
+            if n in own:
+                p.copy_(own[n])
+
+    def state(self) -> dict:
+        return {"sum": self.sum, "epochs": self.epochs}
+
+    def load(self, state: dict, device) -> None:
+        self.sum = {k: v.to(device) for k, v in state["sum"].items()}
+        self.epochs = list(state["epochs"])
 
 
 def _tensorboard(out: Path):
