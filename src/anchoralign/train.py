@@ -353,7 +353,8 @@ def train(
                 if "anchor_scorer" in dev:
                     record["dev_anchor_scorer"] = dev["anchor_scorer"]
                 score = dev["main"]
-                def keep(dev_record: dict, **extra) -> None:
+
+                def keep(dev_record: dict, epoch: int = epoch, cut: bool = cut, **extra) -> None:
                     meta = {**(metadata or {}), "best_epoch": epoch, "dev": dev_record, "seed": tc.seed,
                             "precision": choice.precision, "processes": world,
                             "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
