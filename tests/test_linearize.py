@@ -158,3 +158,33 @@ def test_malformed_generations_are_counted() -> None:
     ok = parse([m["<ent>"], 99, m["<type>"], 20, m["<ent>"], *a, m["<type>"], 20, 3], src, VOCAB, doc)
     assert ok.errors == {"unplaceable_mention": 1}
     assert [(e.span, e.type) for e in ok.document.entities] == [((0, 1), "Peop")]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.sampled_from([("anchor", "anchor-head"), ("anchor", "head"), ("flat", "anchor")]),
+       st.integers(0, 2**16))
+def test_any_drawn_target_order_parses_to_the_same_document(doc: Document, fmt_grouping, seed: int) -> None:
+    import random
+
+    fmt, grouping = fmt_grouping
+    src = source_for(doc.words)
+    lin = linearize(doc, src, VOCAB, fmt, grouping, random.Random(seed))
+    parsed = parse(lin.ids, src, VOCAB, doc, fmt, positions=lin.positions)
+    assert parsed.errors == {}
+    assert canonical(parsed.document) == canonical(doc)
+    assert sorted(lin.ids) == sorted(linearize(doc, src, VOCAB, fmt, grouping).ids)  # the same pieces, reordered
+
+
+def test_drawn_orders_differ_and_repeat_for_a_seed() -> None:
+    import random
+
+    words = "a b c d e f g h".split()
+    text, tokens = tokens_from_words(words)
+    doc = Document("d", text, tokens)
+    doc.entities = [doc.make_entity(i, i + 1, "Peop") for i in range(8)]
+    doc.relations = [Relation(0, 1, "Kill"), Relation(2, 3, "Kill"), Relation(4, 5, "Kill")]
+    src = source_for(words)
+    orders = {tuple(linearize(doc, src, VOCAB, "anchor", "anchor-head", random.Random(s)).ids) for s in range(20)}
+    assert len(orders) > 5  # 3 groups and 2 standalone entities: 12 orders
+    assert linearize(doc, src, VOCAB, "anchor", "anchor-head", random.Random(7)).ids == \
+        linearize(doc, src, VOCAB, "anchor", "anchor-head", random.Random(7)).ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 import torch
 
 from anchoralign.cli import main
@@ -134,3 +135,26 @@ def test_average_last_keeps_the_mean_of_the_last_epochs_and_resumes(tmp_path) ->
     resumed = _weights(tmp_path / "to2")
     for k in kept:
         torch.testing.assert_close(resumed[k], kept[k])
+
+
+def test_shuffled_target_orders_train_and_resume_exactly(tmp_path) -> None:
+    def run(name: str, stop: int | None = None, resume: bool = False, order: str = "shuffled"):
+        cfg = _cfg(3, 0.0)
+        cfg.train.target_order, cfg.train.seed = order, 3  # seed 3 draws other orders at epochs 1 and 3
+        torch.manual_seed(0)
+        return train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / name, model=tiny_model(tmp_path / name),
+                     progress=False, stop_after_epoch=stop, resume=resume)
+
+    run("full")
+    run("cut", stop=1)
+    run("cut", resume=True)
+    a, b = _weights(tmp_path / "full" / "checkpoint"), _weights(tmp_path / "cut" / "checkpoint")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    run("text", order="text")  # the orders were drawn: text order trains other weights
+    c = _weights(tmp_path / "text" / "checkpoint")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    with pytest.raises(ValueError, match="target_order"):
+        bad = _cfg(1, 0.0)
+        bad.train.target_order = "random"
+        bad.train.validate()

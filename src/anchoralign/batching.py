@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 import torch
@@ -23,15 +24,18 @@ class Example:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def make_examples(model, docs: list[Document], with_targets: bool = True) -> list[Example]:
-    """Encode each document's source (and its linearized target) with ``model``'s tokenizer and vocabulary."""
+def make_examples(model, docs: list[Document], with_targets: bool = True, rng: random.Random | None = None,
+                  sources: list[Source] | None = None) -> list[Example]:
+    """Encode each document's source (and its linearized target) with ``model``'s tokenizer and vocabulary;
+    ``rng``: targets in a random valid order (``linearize``); ``sources``: the documents' sources, already
+    encoded (a new draw of target orders need not tokenize again)."""
     cfg = model.config
     out = []
-    for doc in docs:
-        src = encode_source(model.tokenizer, doc, cfg.max_source_length)
+    for k, doc in enumerate(docs):
+        src = sources[k] if sources is not None else encode_source(model.tokenizer, doc, cfg.max_source_length)
         ex = Example(doc, src)
         if with_targets:
-            lin = linearize(doc, src, model.vocab, cfg.target_format, cfg.grouping)
+            lin = linearize(doc, src, model.vocab, cfg.target_format, cfg.grouping, rng)
             ids = lin.ids[: cfg.max_target_length]
             if len(ids) < len(lin.ids):
                 lin.skipped["truncated_target"] = lin.skipped.get("truncated_target", 0) + 1

@@ -41,6 +41,9 @@ class TrainConfig:
     # vocabulary (the others never get a gradient; skipping their dense gradient saves about 7 % of a CPU step); "all": every row
     embedding_rows: str = "seen"
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
+    # the order of each training target: "text" (groups, relations and entities in text order) or "shuffled"
+    # (a new random valid order every epoch, from the seed and the epoch: the same document, written otherwise)
+    target_order: str = "text"
     # checkpoint averaging: the mean of the weights at the ends of the last N epochs is scored on dev after the
     # final epoch and kept if it beats the best single epoch (with select: last, always); 0 or 1: off
     average_last: int = 0
@@ -83,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"train.average_last must be >= 0, got {self.average_last}")
         if self.average_last > 1 and self.ema_decay > 0:
             raise ValueError("train.average_last and train.ema_decay both average the weights; use one")
+        if self.target_order not in ("text", "shuffled"):
+            raise ValueError(f"train.target_order must be text or shuffled, got {self.target_order!r}")
         if self.select not in ("best", "last"):
             raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:

@@ -9,6 +9,7 @@ another span (``ambiguous_mention``), so the loss is measured, not hidden.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 
 from .anchors import gold_anchor_groups, head_groups
@@ -53,12 +54,16 @@ def _count(d: dict[str, int], kind: str) -> None:
 
 
 def linearize(
-    doc: Document, source: Source, vocab: TargetVocab, fmt: str = "anchor", grouping: str = "anchor"
+    doc: Document, source: Source, vocab: TargetVocab, fmt: str = "anchor", grouping: str = "anchor",
+    rng: random.Random | None = None,
 ) -> LinearizeResult:
     """The target ids of ``doc`` (ending with end-of-sequence).
 
     ``fmt`` is "anchor" (anchor-grouped) or "flat" (one triple after another); ``grouping`` is "anchor"
-    (greedy anchor cover) or "head" (group by relation head: the no-anchor-selection ablation).
+    (greedy anchor cover) or "head" (group by relation head: the no-anchor-selection ablation). With ``rng``,
+    one of the format's other valid orders, drawn from it: the groups, the relations within each group (the
+    triples, for flat) and the standalone entities each in a random order instead of text order (the parse
+    is the same document).
     """
     m = vocab.markers
     skipped: dict[str, int] = {}
@@ -99,20 +104,28 @@ def linearize(
     kept = doc.with_annotations(doc.entities, [doc.relations[ri] for ri in ok_rels])
 
     out: list[int] = []
+    def arranged(items: list, key) -> list:
+        items = sorted(items, key=key)
+        if rng is not None:
+            rng.shuffle(items)
+        return items
+
     if fmt == "anchor":
         groups = groups_of(kept, grouping)
+        if rng is not None:
+            rng.shuffle(groups)
         for g in groups:
             out += emit(m["<anchor>"])
             out += mention(g.anchor)
             rels = [kept.relations[ri] for ri in g.relations]
             other = {id(r): (r.tail if r.head == g.anchor else r.head) for r in rels}
-            for r in sorted(rels, key=lambda r: (order(other[id(r)]), r.type)):
+            for r in arranged(rels, lambda r, other=other: (order(other[id(r)]), r.type)):
                 inv = r.head != g.anchor
                 out += emit(m["<rel-inv>"] if inv else m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"])
                 out += mention(other[id(r)])
             out += emit(m["</anchor>"])
     elif fmt == "flat":
-        for r in sorted(kept.relations, key=lambda r: (order(r.head), order(r.tail), r.type)):
+        for r in arranged(kept.relations, lambda r: (order(r.head), order(r.tail), r.type)):
             out += emit(m["<head>"])
             out += mention(r.head)
             out += emit(m["<rel>"], *vocab.relation_labels[r.type], m["<tail>"])
@@ -120,7 +133,7 @@ def linearize(
     else:
         raise ValueError(f"unknown target format {fmt!r}")
     in_relation = {i for r in kept.relations for i in (r.head, r.tail)}
-    for i in sorted(range(len(doc.entities)), key=order):
+    for i in arranged(list(range(len(doc.entities))), order):
         if i not in in_relation and pieces[i] is not None:
             out += emit(m["<ent>"])
             out += mention(i)

@@ -307,6 +307,9 @@ def train(
     try:
         for epoch in range(start_epoch, tc.epochs + 1):
             prepared.train()
+            if tc.target_order == "shuffled":  # a new draw of every target's order, from (seed, epoch)
+                examples = make_examples(model, fit_docs, rng=random.Random(tc.seed * 7919 + epoch),
+                                         sources=[ex.source for ex in examples])
             batches = shard(_batches(examples, tc.batch_size, tc.seed, epoch), rank, world)
             bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
                        leave=False)
