@@ -95,3 +95,13 @@ def test_train_logs_the_negatives_it_adds(tmp_path, capsys, caplog) -> None:
     assert expected.documents  # the toy set has relations to frame
     assert f"negatives: {len(expected.documents)} sentences that state no relation added" in caplog.text
     capsys.readouterr()
+
+
+def test_negatives_refuse_a_chinese_dataset(tmp_path, capsys, data_dir) -> None:
+    argv = ["train", "--dataset", "chinese_literature", "--data-dir", str(data_dir), "--output", str(tmp_path / "run"),
+            "--set", "model.backbone=random-tiny", "--set", "train.epochs=1", "--set", "train.negatives=0.2",
+            "--set", "train.precision=fp32", "--set", "train.threads=1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "train.negatives writes English sentences; dataset chinese_literature is 'zh'" in err
+    assert "Traceback" not in err

@@ -189,6 +189,9 @@ def train(
 
     tc = cfg.train
     protocol = dataset_protocol(cfg.dataset)  # dev selection: an unknown dataset fails here, before training
+    language = get_spec(cfg.dataset).language if cfg.dataset in DATASETS else "en"
+    if tc.negatives > 0 and language != "en":
+        raise InputError(f"train.negatives writes English sentences; dataset {cfg.dataset} is {language!r}")
     kind = training_device(tc.device)
     choice = choose_precision(tc.precision, kind, "train.precision")  # first: a bad request fails before any write
     cpu = kind.type == "cpu"
@@ -216,9 +219,6 @@ def train(
 
     fit_docs = train_docs
     if tc.negatives > 0:
-        spec_language = get_spec(cfg.dataset).language if cfg.dataset in DATASETS else "en"
-        if spec_language != "en":
-            raise ValueError(f"train.negatives writes English sentences; dataset {cfg.dataset} is {spec_language!r}")
         neg = negative_documents(train_docs, tc.negatives, tc.seed)
         fit_docs = [*train_docs, *neg.documents]
         if main:
