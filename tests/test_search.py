@@ -95,3 +95,25 @@ def test_grammar_options_are_positions_inside_a_mention(tmp_path) -> None:
     assert positions == (2,)  # only the next piece continues the copied mention
     assert ids == (model.vocab.markers["<type>"],)
     assert g.allowed(state, src) == sorted({src.ids[2], model.vocab.markers["<type>"]})
+
+
+def test_a_row_fed_past_the_length_limit_does_not_break_the_batch(tmp_path) -> None:
+    """An ended row keeps stepping (fed end of sequence) until the ended rows leave the batch: past the cache's
+    length it must not break the other rows (it did: span 339 against a 338-slot cache on an ADE dev batch)."""
+    torch.manual_seed(0)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    model.eval()
+    net = model.net
+    doc = make_doc("d", WORDS[:6], [], [])
+    from anchoralign.batching import collate, make_examples
+
+    batch = collate(model, make_examples(model, [doc, doc], with_targets=False))
+    with torch.no_grad():
+        enc = net.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        state = net.start_decoding(enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], 4)
+        ids = torch.full((2, 1), model.start_id, dtype=torch.long)
+        pos = torch.full((2, 1), -1, dtype=torch.long)
+        for _ in range(9):  # 4 ids allowed: slots 0..4 and the spare; row 0 runs on past them
+            out = net.step_log_probs(state, ids, pos, torch.tensor([1, 0]))
+            assert torch.isfinite(out[1]).any()
+    assert int(state.lengths[0]) == 9 and int(state.lengths[1]) == 0
