@@ -33,15 +33,11 @@ def read_file(path: str, fmt: str) -> list[Document]:
 
 
 def read_split(dataset: str, split: str, data_dir: str | None) -> list[Document]:
-    """The documents of ``split``; ``a+b`` joins splits in that order (``train+dev``: the literature's
-    convention for final CoNLL04 models, with ``train.select: last``)."""
-    docs: list[Document] = []
-    for part in split.split("+"):
-        result = load_split(dataset, part, resolve_data_dir(data_dir))
-        for kind, n in result.warnings.items():
-            log.warning("%s/%s: %d x %s", dataset, part, n, kind)
-        docs += result.documents
-    return docs
+    """The documents of ``split`` (``a+b`` joins splits: ``load_split``)."""
+    result = load_split(dataset, split, resolve_data_dir(data_dir))
+    for kind, n in result.warnings.items():
+        log.warning("%s/%s: %d x %s", dataset, split, n, kind)
+    return result.documents
 
 
 def dataset_schema(dataset: str, data_dir: str | None) -> Schema:

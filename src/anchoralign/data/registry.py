@@ -150,7 +150,20 @@ def read_types_file(path: str | Path) -> Schema:
 
 
 def load_split(name: str, split: str, data_dir: str | Path) -> ReadResult:
-    """Read one split of a named dataset; labels take the types file's spelling (case-insensitive)."""
+    """Read one split of a named dataset; labels take the types file's spelling (case-insensitive). ``a+b``
+    joins splits in that order (``train+dev``: the literature's convention for final CoNLL04 models)."""
+    if "+" in split:
+        joined = ReadResult()
+        for part in split.split("+"):
+            r = load_split(name, part, data_dir)
+            joined.documents += r.documents
+            joined.source_documents += r.source_documents
+            joined.source_relations += r.source_relations
+            joined.source_entities += r.source_entities
+            for kind, n in r.warnings.items():
+                joined.warnings[kind] = joined.warnings.get(kind, 0) + n
+                joined.examples.setdefault(kind, []).extend(r.examples.get(kind, []))
+        return joined
     spec = get_spec(name)
     if split not in spec.files:
         raise InputError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(spec.files)}")
