@@ -184,3 +184,17 @@ def test_cli_errors(tmp_path, data_dir, capsys) -> None:
     assert "unknown dataset 'bogus'" in capsys.readouterr().err
     assert main(["benchmark", "--datasets", "conll04", *args]) == 2
     assert "no config for conll04" in capsys.readouterr().err
+
+
+def test_checkpoint_frequency_is_not_pinned(tmp_path) -> None:
+    """A resumed unit may save more or less often (train.checkpoint_minutes), but not train otherwise."""
+    from anchoralign.benchmark import _settings_sha
+
+    base, often = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    base.write_text("train:\n  epochs: 3\n  lr: 1.0e-4\n", encoding="utf-8")
+    often.write_text("train:\n  epochs: 3\n  lr: 1.0e-4\n  checkpoint_minutes: 15\n", encoding="utf-8")
+    sha = _settings_sha(base, [], 13)
+    assert _settings_sha(often, [], 13) == sha
+    assert _settings_sha(base, ["train.checkpoint_minutes=5"], 13) == sha
+    assert _settings_sha(base, ["train.lr=2e-4"], 13) != sha
+    assert _settings_sha(base, [], 14) != sha

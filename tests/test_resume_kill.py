@@ -92,3 +92,47 @@ def test_resume_without_a_checkpoint_starts_metrics_afresh(tmp_path, straight) -
     _run(tmp_path, out, resume=True)
     assert _same_weights(straight, out)
     assert _epochs(out) == list(range(1, EPOCHS + 1))
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_inside_an_epoch_resumes_from_the_mid_epoch_checkpoint(tmp_path, monkeypatch) -> None:
+    """train.checkpoint_minutes: a kill in the middle of epoch 2 loses only the batch being trained; resume skips
+    the batches the checkpoint holds and ends with the weights and losses of an uninterrupted run."""
+    import anchoralign.train as train_mod
+
+    def run(out, **kw):
+        cfg = _cfg(2)
+        cfg.train.batch_size = 1  # three batches (three optimizer steps) per epoch
+        cfg.train.eval_from_epoch = 1
+        cfg.train.checkpoint_minutes = 1e-9  # after every step
+        torch.manual_seed(0)
+        return train(cfg, toy_docs(), toy_docs(), toy_schema(), out, model=tiny_model(tmp_path), progress=False, **kw)
+
+    run(tmp_path / "a")
+    out = tmp_path / "b"
+    real, calls = train_mod.collate, []
+
+    def dying(model, chunk):
+        calls.append(1)
+        if len(calls) == 6:  # epoch 2's third batch, after two of its steps were checkpointed
+            raise _Killed
+        return real(model, chunk)
+
+    monkeypatch.setattr(train_mod, "collate", dying)
+    with pytest.raises(_Killed):
+        run(out)
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    assert (state["epoch"], state["batches_done"]) == (1, 2)
+    calls.clear()
+    monkeypatch.setattr(train_mod, "collate", lambda model, chunk: (calls.append(1), real(model, chunk))[1])
+    run(out, resume=True)
+    assert len(calls) == 1  # only the batch that was cut short is trained again
+    a = load_model(tmp_path / "a" / "checkpoint").state_dict()
+    assert _same_weights(a, out)
+    assert _epochs(out) == [1, 2]
+    losses = [[json.loads(line)["loss"] for line in (d / "metrics.jsonl").read_text().splitlines()]
+              for d in (tmp_path / "a", out)]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-9)

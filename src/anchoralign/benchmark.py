@@ -457,11 +457,19 @@ def _unit_config(base: RunConfig, unit: Unit) -> RunConfig:
     return cfg
 
 
+# settings a resumed unit may change: they decide when a checkpoint is written, not what is trained
+UNPINNED = (("train", "checkpoint_minutes"),)
+
+
 def _settings_sha(path: Path, overrides: Sequence[str], seed: int | None) -> str:
     """What pins a run's settings: the config file's values (parsed, so comments may change), the overrides,
     the seed and the hold-out. Not the resolved dataclass, which grows a field whenever the code gains one."""
-    pinned = {"file": yaml.safe_load(path.read_text(encoding="utf-8")) or {}, "overrides": list(overrides),
-              "seed": seed, "holdout": [HOLDOUT_FRACTION, HOLDOUT_SEED]}
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for section, key in UNPINNED:  # how often a run saves changes nothing it computes
+        if isinstance(values.get(section), dict):
+            values[section] = {k: v for k, v in values[section].items() if k != key}
+    kept = [o for o in overrides if o.split("=", 1)[0].strip() not in {f"{s}.{k}" for s, k in UNPINNED}]
+    pinned = {"file": values, "overrides": kept, "seed": seed, "holdout": [HOLDOUT_FRACTION, HOLDOUT_SEED]}
     return _sha256(json.dumps(pinned, sort_keys=True, default=str).encode())
 
 

@@ -58,6 +58,9 @@ class TrainConfig:
     # when training on train+dev: dev is then scored once, at the end, for the record only)
     select: str = "best"
     max_minutes: float = 0.0  # stop after this much training time (0: no limit); the best dev epoch is kept
+    # also write the resumable checkpoint inside an epoch, at the first optimizer step after this many minutes
+    # since the last one (long epochs: a kill loses at most this much); 0: at the ends of epochs only
+    checkpoint_minutes: float = 0.0
     dev_split: str = "dev"
     train_split: str = "train"
     device: str = "auto"  # auto | cpu | cuda
@@ -82,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.max_minutes < 0:
             raise ValueError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
+        if self.checkpoint_minutes < 0:
+            raise ValueError(f"train.checkpoint_minutes must be >= 0, got {self.checkpoint_minutes}")
         if self.average_last < 0:
             raise ValueError(f"train.average_last must be >= 0, got {self.average_last}")
         if self.average_last > 1 and self.ema_decay > 0:

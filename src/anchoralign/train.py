@@ -257,6 +257,7 @@ def train(
     ema = _Ema(model, tc.ema_decay) if tc.ema_decay > 0 else None
     tail = _TailAverage() if tc.average_last > 1 and main else None
     start_epoch, best, best_epoch, elapsed = 1, -1.0, 0, 0.0
+    resume_batches, resume_sums = 0, {}
     best_dev: dict = {}
     scaler_state = None
     if resume:
@@ -287,9 +288,14 @@ def train(
             tail.load(state["tail"], device)
         best_dev, elapsed = state["best_dev"], state["elapsed"]
         scaler_state = state.get("scaler")
+        # a checkpoint written inside an epoch (train.checkpoint_minutes): its first batches are done
+        resume_batches = state.get("batches_done", 0)
+        sums_by_rank = state.get("sums_by_rank") or [{}]
+        resume_sums = sums_by_rank[rank] if len(sums_by_rank) == world else {}
         if main:
             _trim_metrics(out, state["epoch"])
-            log.info("resumed from %s at epoch %d (best dev RE+ %.4f at epoch %d)", ckpt, start_epoch, best,
+            where = f", batch {resume_batches + 1}" if resume_batches else ""
+            log.info("resumed from %s at epoch %d%s (best dev %.4f at epoch %d)", ckpt, start_epoch, where, best,
                      best_epoch)
     elif resume and main:
         _trim_metrics(out, 0)
@@ -303,6 +309,32 @@ def train(
         accelerator.scaler.load_state_dict(scaler_state)
     writer = _tensorboard(out) if main else None
     t_start = time.time() - elapsed
+    last_save = time.time()
+
+    def save_checkpoint(epochs_done: int, batches_done: int = 0, sums: dict | None = None) -> None:
+        """Write ``checkpoint/`` (every rank calls: the random states are gathered): the model, optimizer,
+        scheduler and random states after ``epochs_done`` epochs and ``batches_done`` batches of the next."""
+        nonlocal last_save
+        rngs = _gather(accelerator, (torch.get_rng_state(), random.getstate(), dict(sums or {})))
+        if main:
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "torch_rng": rngs[0][0], "py_rng": rngs[0][1], "epoch": epochs_done, "best": best,
+                     "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
+                     "ema": ema.shadow if ema is not None else None, "processes": world,
+                     "tail": tail.state() if tail is not None else None,
+                     "rng_by_rank": [r[:2] for r in rngs] if world > 1 else None,
+                     "batches_done": batches_done, "sums_by_rank": [r[2] for r in rngs],
+                     "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
+
+            def write_ckpt(tmp: Path) -> None:
+                with plain():
+                    save_model(model, tmp)
+                torch.save(state, tmp / "state.pt")
+
+            _atomic_dir(ckpt, write_ckpt)
+            if batches_done:
+                log.info("checkpoint inside epoch %d after batch %d", epochs_done + 1, batches_done)
+        last_save = time.time()
     epoch, cut = start_epoch - 1, False
     try:
         for epoch in range(start_epoch, tc.epochs + 1):
@@ -311,10 +343,13 @@ def train(
                 examples = make_examples(model, fit_docs, rng=random.Random(tc.seed * 7919 + epoch),
                                          sources=[ex.source for ex in examples])
             batches = shard(_batches(examples, tc.batch_size, tc.seed, epoch), rank, world)
-            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and main),
-                       leave=False)
-            sums: dict[str, float] = {}
+            done = resume_batches if epoch == start_epoch else 0  # batches a mid-epoch checkpoint already holds
+            bar = tqdm(total=len(batches), initial=done, desc=f"epoch {epoch}/{tc.epochs}",
+                       disable=not (progress and main), leave=False)
+            sums: dict[str, float] = dict(resume_sums) if done else {}
             for i, chunk in enumerate(batches):
+                if i < done:
+                    continue
                 # accumulation by hand, not accelerator.accumulate: a step also ends at the epoch's last batch
                 step = (i + 1) % tc.grad_accum == 0 or i + 1 == len(batches)
                 batch = {k: v.to(device) for k, v in collate(model, chunk).items()}
@@ -333,6 +368,10 @@ def train(
                     optimizer.zero_grad(set_to_none=True)
                     if ema is not None:
                         ema.update(model)
+                    if tc.checkpoint_minutes > 0 and i + 1 < len(batches):
+                        due = time.time() - last_save >= 60 * tc.checkpoint_minutes
+                        if _from_main(accelerator, due):  # every rank joins the gather below, or none
+                            save_checkpoint(epoch - 1, batches_done=i + 1, sums=sums)
                 bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}")
                 bar.update(1)
             bar.close()
@@ -386,25 +425,12 @@ def train(
                 if ema is not None:
                     ema.swap(model)
             best, best_epoch, best_dev = _from_main(accelerator, (best, best_epoch, best_dev))
-            rngs = _gather(accelerator, (torch.get_rng_state(), random.getstate()))
             record.update(best_epoch=best_epoch, precision=choice.precision, processes=world,
                           epochs_planned=tc.epochs, schedule_cut=cut)
             if main:
                 _write_epoch(out, record, writer)
-                state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "torch_rng": rngs[0][0], "py_rng": rngs[0][1], "epoch": epoch, "best": best,
-                         "best_epoch": best_epoch, "best_dev": best_dev, "elapsed": time.time() - t_start,
-                         "ema": ema.shadow if ema is not None else None, "processes": world,
-                         "tail": tail.state() if tail is not None else None,
-                         "rng_by_rank": rngs if world > 1 else None,
-                         "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None}
-
-                def write_ckpt(tmp: Path, state=state) -> None:
-                    with plain():
-                        save_model(model, tmp)
-                    torch.save(state, tmp / "state.pt")
-
-                _atomic_dir(ckpt, write_ckpt)
+            save_checkpoint(epoch)
+            if main:
                 spent = time.time() - t_start
                 eta = 0.0 if out_of_time else spent / epoch * (tc.epochs - epoch)
                 log.info("%s", epoch_line(record, tc.epochs, spent, eta))
