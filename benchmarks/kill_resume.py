@@ -24,6 +24,10 @@ another checkout's ``src``), so no run of one report sees an edit made to the wo
 
     .venv/bin/python benchmarks/kill_resume.py --data-dir ../shared/data --trials 3 --kills 4 \\
         --output results/kill_resume.json
+
+With ``--set train.checkpoint_minutes=0.005`` the runs also checkpoint inside each epoch (about every 0.3 s,
+several times an epoch), so most resumes start in the middle of an epoch (``resumes_inside_an_epoch``) and the
+kills fall into mid-epoch checkpoint writes too (results/kill_resume_mid_epoch.json).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from pathlib import Path
 
 KINDS = ("mid-epoch", "checkpoint-write", "checkpoint-swap", "random")
 EPOCH_LINE = re.compile(r"anchoralign\.train: epoch (\d+)/(\d+):")
-RESUMED_LINE = re.compile(r"anchoralign\.train: resumed from .*? at epoch (\d+)")
+RESUMED_LINE = re.compile(r"anchoralign\.train: resumed from .*? at epoch (\d+)(?:, batch (\d+))?")
 # logged just before the epoch loop starts: by a resumed run after it settled and read the checkpoint; by a fresh
 # one after encoding the data ("targets:" counts the targets cut or skipped, which CoNLL04's first sentences have)
 LOOP_START = {True: re.compile(r"anchoralign\.train: (resumed from|no checkpoint in)"),
@@ -86,6 +90,13 @@ class Process:
             if m := RESUMED_LINE.search(line):
                 return int(m.group(1))
         return 1 if self.loop_start() is not None else None
+
+    def start_batch(self) -> int:
+        """The batch of its first epoch this process started at (1 but after a checkpoint inside an epoch)."""
+        for _, line in list(self.lines):
+            if (m := RESUMED_LINE.search(line)) and m.group(2):
+                return int(m.group(2))
+        return 1
 
 
 def _start(cmd: list[str], env: dict, log_path: Path) -> Process:
@@ -228,7 +239,8 @@ def _run_killed(args, data: Path, out: Path, env: dict, rng: random.Random, tria
         at_start = _identities(out)
         p = _start(_train_cmd(args, data, out, n > 0), env, out.parent / f"{out.name}.log")
         info = _supervise(p, out, trigger)
-        processes.append({"resume": n > 0, "start_epoch": p.start_epoch(), "wall_s": info["wall_s"],
+        processes.append({"resume": n > 0, "start_epoch": p.start_epoch(), "start_batch": p.start_batch(),
+                          "wall_s": info["wall_s"],
                           "returncode": info["returncode"]})
         if info["killed_at_s"] is None:
             if info["returncode"] != 0:  # a finding, not the script's failure: say what the run printed last
@@ -423,6 +435,8 @@ def main() -> int:
                                           for w in sorted({k["interrupted"] for k in kills})},
         "checkpoint_writes_interrupted": sum(k["checkpoint_write_interrupted"] for k in kills),
         "kills_inside_checkpoint_swap": sum(k["inside_checkpoint_swap"] for k in kills),
+        # train.checkpoint_minutes > 0: resumes that began inside an epoch, from a checkpoint written there
+        "resumes_inside_an_epoch": sum(pr["start_batch"] > 1 for tr in trials for pr in tr["processes"]),
         "trials_equal_weights": sum(tr["equal_weights"] for tr in trials),
         "trials_equal_last_checkpoint": sum(tr["last_checkpoint_model"]["equal"] for tr in trials),
         "trials_equal_checkpoint_state": sum(tr["checkpoint_state"]["equal"] for tr in trials),
