@@ -117,3 +117,28 @@ def test_a_row_fed_past_the_length_limit_does_not_break_the_batch(tmp_path) -> N
             out = net.step_log_probs(state, ids, pos, torch.tensor([1, 0]))
             assert torch.isfinite(out[1]).any()
     assert int(state.lengths[0]) == 9 and int(state.lengths[1]) == 0
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_relation_bias_opens_more_relations_and_reports_the_models_own_scores(tmp_path, beams: int) -> None:
+    """decode.relation_bias: the biased search writes more <rel>/<rel-inv>/<anchor> markers, stays within the
+    grammar, and the per-step log-probabilities it returns are unbiased (never above 0)."""
+    torch.manual_seed(3)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    with torch.no_grad():
+        model.net.transform[0].weight.mul_(8)
+    model.eval()
+    docs = _random_docs(random.Random(3), 12)
+    markers = {model.vocab.marker(m) for m in ("<rel>", "<rel-inv>", "<anchor>")}
+
+    def run(bias: float):
+        return predict(model, docs, DecodeConfig(num_beams=beams, batch_size=5, max_new_tokens=48, precision="fp32",
+                                                 relation_bias=bias))
+
+    plain, biased = run(0.0), run(20.0)
+    count = [sum(i in markers for g in r.generated for i in g.ids) for r in (plain, biased)]
+    assert count[1] > count[0]
+    assert biased.malformed == 0
+    assert all(lp <= 1e-6 for g in biased.generated for lp in g.log_probs)
+    with pytest.raises(ValueError, match="copy space"):
+        DecodeConfig(relation_bias=1.0, space="vocab").validate()

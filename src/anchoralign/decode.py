@@ -44,6 +44,10 @@ class DecodeConfig:
     max_new_tokens: int = 192
     space: str = "copy"  # copy: search the copy backbone's own output space; vocab: the full vocabulary
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (CUDA); auto: bf16 only where computed natively
+    # added to the log-probability of the markers that open a relation (<rel>, <rel-inv>) and an anchor group
+    # (<anchor>) when the search chooses (copy space); the scores it reports stay the model's own. > 0 trades
+    # precision for relation recall; 0: off
+    relation_bias: float = 0.0
 
     def validate(self) -> None:
         if self.num_beams < 1:
@@ -54,6 +58,8 @@ class DecodeConfig:
             raise ValueError(f"decode.space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if self.relation_bias != 0 and self.space != "copy":
+            raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")
 
 
 @dataclass
@@ -72,6 +78,15 @@ class DecodeResult:
     @property
     def malformed(self) -> int:
         return sum(self.errors.values())
+
+
+def _relation_bias(model, bias: float) -> dict[int, float] | None:
+    """``decode.relation_bias`` as {column of the copy space's generation part: bias}, None when 0."""
+    if bias == 0:
+        return None
+    gen = model.net.gen_ids.tolist()
+    ids = [model.vocab.marker(m) for m in ("<rel>", "<rel-inv>", "<anchor>")]
+    return {gen.index(i): bias for i in ids if i in gen}
 
 
 def _autocast(device: torch.device, precision: str):
@@ -125,7 +140,8 @@ def predict(
             if copy_space:
                 constraint = (CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams,
                                              max_length=limit) if cfg.constrained else None)
-                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens)
+                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens,
+                                   bias=_relation_bias(model, cfg.relation_bias))
             else:
                 procs = LogitsProcessorList()
                 constraint = None

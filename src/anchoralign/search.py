@@ -52,12 +52,13 @@ def _collect(ids: torch.Tensor, pos: torch.Tensor, logp: torch.Tensor, eos: int,
 @torch.no_grad()
 def search_copy(
     model, batch: dict[str, torch.Tensor], enc: torch.Tensor, constraint: CopyConstraint | None, num_beams: int,
-    max_new_tokens: int,
+    max_new_tokens: int, bias: dict[int, float] | None = None,
 ) -> list[Generated]:
     """Greedy (``num_beams`` 1) or beam search of the copy backbone in its own output space.
 
     Greedy search drops each row from the batch once it has ended, so a batch costs what its rows need rather
-    than its longest row times its size."""
+    than its longest row times its size. ``bias`` ({column: value}) is added to those columns' log-probabilities
+    for the choice only: the log-probabilities returned are the model's own."""
     net = model.net
     device = enc.device
     src_ids = batch["input_ids"].to(device)
@@ -73,7 +74,7 @@ def search_copy(
     limit = length_limit(model, batch, max_new_tokens)
     state = net.start_decoding(enc, mask, src_ids, copyable, limit)
     if k == 1:
-        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, eos_col)
+        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, eos_col, bias)
     r = b * k
     last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
     last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
@@ -93,7 +94,8 @@ def search_copy(
         scores[done] = float("-inf")
         scores[done, eos_col] = 0.0
         w = scores.size(-1)
-        cand = (beam_scores.view(-1, 1) + scores).view(b, k * w)  # (B, k*W)
+        chosen = _biased(scores, bias)
+        cand = (beam_scores.view(-1, 1) + chosen).view(b, k * w)  # (B, k*W)
         top, idx = cand.topk(k, dim=-1)  # (B, k)
         src_beam = (idx // w + torch.arange(b, device=device)[:, None] * k).view(-1)  # (R,)
         action = (idx % w).view(-1)
@@ -120,6 +122,16 @@ def search_copy(
     return _collect(torch.stack(out_ids, 1), torch.stack(out_pos, 1), torch.stack(out_lp, 1), eos, k)
 
 
+def _biased(scores: torch.Tensor, bias: dict[int, float] | None) -> torch.Tensor:
+    """``scores`` with ``bias`` added to its columns (a copy; ``scores`` itself is left as it is)."""
+    if not bias:
+        return scores
+    out = scores.clone()
+    cols = torch.tensor(list(bias), dtype=torch.long, device=scores.device)
+    out[:, cols] += torch.tensor(list(bias.values()), dtype=scores.dtype, device=scores.device)
+    return out
+
+
 def _action_ids(action: torch.Tensor, src_ids: torch.Tensor, gen_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Actions (R,) over [generation vocabulary ; source positions] -> (token ids, source positions or -1)."""
     g = gen_ids.numel()
@@ -139,7 +151,7 @@ def _chunk_width(lengths: list[int]) -> int:
 
 
 def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: CopyConstraint | None, limit: int, eos: int,
-                 eos_col: int) -> list[Generated]:
+                 eos_col: int, bias: dict[int, float] | None = None) -> list[Generated]:
     """Greedy search that asks the model only where the grammar leaves a choice.
 
     After each chosen id, the ids the grammar then forces (a label's remaining pieces, ``<tail>`` after a
@@ -168,7 +180,11 @@ def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: C
             scores = (scores + constraint.mask(scores, made)).log_softmax(-1).nan_to_num(nan=float("-inf"))
         if any(ended):
             scores[torch.tensor(ended, device=scores.device), eos_col] = float("inf")
-        lp, action = scores.max(-1)  # (A,)
+        if bias:
+            action = _biased(scores, bias).argmax(-1)  # (A,)
+            lp = scores.gather(1, action[:, None])[:, 0]
+        else:
+            lp, action = scores.max(-1)  # (A,)
         for a, (col, lp_a) in enumerate(zip(action.tolist(), lp.tolist(), strict=True)):
             if ended[a]:
                 pending[a] = [(eos, -1)]
