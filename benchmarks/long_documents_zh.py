@@ -48,16 +48,13 @@ def _extraction_sets(name: str, ex, offset: int = 0) -> tuple[set, set]:
 
 def _reachable(ex, docs, cross: set) -> int:
     """How many of the ``cross`` relations have both arguments inside one of the windows ``Extractor.extract``
-    reads (the same plan: ``windows.windows`` with the extractor's passage shape), without decoding."""
-    from anchoralign.api import tokenize_text
-    from anchoralign.windows import windows
+    reads (``Extractor.plan``), without decoding."""
+    from anchoralign.data.tokenize import tokenize_text
 
     spans: dict[str, list[tuple[int, int]]] = {}
     for d in docs:
         tokens = tokenize_text(d.text)  # as extract() tokenizes a string
-        plan = windows(tokens, ex.passage_tokens, ex._piece_counts(tokens), ex.model.config.max_source_length - 2,
-                       ex.passage_sentences, d.text)
-        spans[d.meta["doc_id"]] = [(tokens[a].start, tokens[b - 1].end) for a, b in plan.ranges]
+        spans[d.meta["doc_id"]] = [(tokens[a].start, tokens[b - 1].end) for a, b in ex.plan(tokens, d.text).ranges]
     n = 0
     for (h, t, _) in cross:  # ((file, start, end, type), (file, start, end, type), relation)
         lo, hi = min(h[1], t[1]), max(h[2], t[2])

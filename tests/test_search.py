@@ -98,8 +98,8 @@ def test_grammar_options_are_positions_inside_a_mention(tmp_path) -> None:
 
 
 def test_a_row_fed_past_the_length_limit_does_not_break_the_batch(tmp_path) -> None:
-    """An ended row keeps stepping (fed end of sequence) until the ended rows leave the batch: past the cache's
-    length it must not break the other rows (it did: span 339 against a 338-slot cache on an ADE dev batch)."""
+    """A row fed past the cache's length (greedy search once did this with ended rows: span 339 against a
+    338-slot cache on an ADE dev batch) must not break the other rows of ``step_log_probs``."""
     torch.manual_seed(0)
     model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
     model.eval()
@@ -142,3 +142,30 @@ def test_relation_bias_opens_more_relations_and_reports_the_models_own_scores(tm
     assert all(lp <= 1e-6 for g in biased.generated for lp in g.log_probs)
     with pytest.raises(ValueError, match="copy space"):
         DecodeConfig(relation_bias=1.0, space="vocab").validate()
+
+
+def test_greedy_search_feeds_ended_rows_nothing(tmp_path) -> None:
+    """Rows that end (end of sequence, or the length limit) are fed nothing while the batch steps on: no real
+    fed id is end of sequence, and no row's cache passes its length, whatever the limit."""
+    torch.manual_seed(1)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    with torch.no_grad():
+        model.net.transform[0].weight.mul_(8)
+    model.eval()
+    net, seen = model.net, []
+    real = net.step_log_probs
+
+    def watched(state, ids, pos, n_new=None):
+        fed = [ids[r, : int(n)].tolist() for r, n in enumerate(n_new)] if n_new is not None else ids.tolist()
+        assert not any(model.eos_id in row for row in fed)
+        out = real(state, ids, pos, n_new)
+        seen.append((int(state.lengths.max()), state.self_kv[0][0].size(2) - 1))
+        return out
+
+    net.step_log_probs = watched
+    docs = _random_docs(random.Random(1), 10)
+    for constrained in (True, False):
+        for limit in (3, 7, 48):
+            predict(model, docs, DecodeConfig(batch_size=10, max_new_tokens=limit, precision="fp32",
+                                              constrained=constrained))
+    assert seen and all(length <= cap for length, cap in seen)

@@ -25,7 +25,7 @@ from .decode import DecodeConfig, predict
 from .errors import InputError
 from .extraction import Extraction, merge
 from .types import Document
-from .windows import SENTENCE_END_TOKENS, windows
+from .windows import SENTENCE_END_TOKENS, Windows, windows
 
 __all__ = ["Extractor", "load", "saved_decode_config", "SENTENCE_END_TOKENS"]
 
@@ -152,9 +152,7 @@ class Extractor:
                 text, tokens = item, tokenize_text(item)
             else:
                 raise InputError(f"expected a string or a Document, got {type(item).__name__}", record=i)
-            plan = windows(tokens, self.passage_tokens, self._piece_counts(tokens),
-                           self.model.config.max_source_length - 2,  # room for the encoder's special pieces
-                           self.passage_sentences, text)
+            plan = self.plan(tokens, text)
             plans.append((text, plan.cut))
             for a, b in plan.ranges:
                 docs.append(Document(f"{i}:{a}", text, list(tokens[a:b])))
@@ -180,6 +178,12 @@ class Extractor:
             ex.windows, ex.cut, ex.truncated, ex.errors = len(per_text[i]), cut, unread[i], out_errors[i]
             out.append(ex.filtered(threshold))
         return out
+
+    def plan(self, tokens, text: str | None = None) -> Windows:
+        """The windows ``extract`` reads ``tokens`` in: token ranges shaped like the training passages, each
+        within the encoder's input (two pieces left for its special pieces)."""
+        return windows(tokens, self.passage_tokens, self._piece_counts(tokens), self.model.config.max_source_length - 2,
+                       self.passage_sentences, text)
 
     def _piece_counts(self, tokens) -> list[int]:
         """How many encoder pieces each token becomes (as ``encoding.encode_source`` tokenizes them)."""

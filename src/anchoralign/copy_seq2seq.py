@@ -285,9 +285,8 @@ class CopySeq2Seq(nn.Module):
         slot = torch.where(real, slot.clamp(max=cap - 1), torch.full_like(slot, cap))  # padding -> the spare slot
         x = x + emb_mod.token_type_embeddings.weight[0] + emb_mod.position_embeddings.weight[slot.clamp(max=cap - 1)]
         x = emb_mod.LayerNorm(x)
-        # slots any row attends to. A row that ended at the length limit keeps being fed end-of-sequence until the
-        # ended rows leave the batch; its slots are clamped to the last one (its outputs are ignored), so the span
-        # never passes the cache either
+        # slots any row attends to. Greedy search feeds an ended row nothing; a caller that feeds a row past the
+        # length limit gets its slots clamped to the last one, so the span never passes the cache either
         span = min(int((state.lengths + n_new).max()), cap)
         # causal: fed id j of row r sees the row's cache up to its own slot
         allowed = torch.arange(span, device=x.device)[None, None, :] <= slot[:, :, None]  # (R, C, T)

@@ -112,6 +112,7 @@ def predict(
     has_scorer = model.heads is not None and model.heads.scorer is not None
     has_tagger = (cfg.constrained and (cfg.entity_coverage or cfg.tagger_spans) and model.heads is not None
                   and model.heads.entity_tagger is not None)
+    bias = _relation_bias(model, cfg.relation_bias) if copy_space else None
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
@@ -140,8 +141,7 @@ def predict(
             if copy_space:
                 constraint = (CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams,
                                              max_length=limit) if cfg.constrained else None)
-                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens,
-                                   bias=_relation_bias(model, cfg.relation_bias))
+                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens, bias=bias)
             else:
                 procs = LogitsProcessorList()
                 constraint = None

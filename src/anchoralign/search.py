@@ -74,7 +74,7 @@ def search_copy(
     limit = length_limit(model, batch, max_new_tokens)
     state = net.start_decoding(enc, mask, src_ids, copyable, limit)
     if k == 1:
-        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, eos_col, bias)
+        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, bias)
     r = b * k
     last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
     last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
@@ -144,21 +144,21 @@ def _action_ids(action: torch.Tensor, src_ids: torch.Tensor, gen_ids: torch.Tens
 def _chunk_width(lengths: list[int]) -> int:
     """How many pending ids to feed per row this step: every row pays for the widest, so take the widest width
     at which at least half the fed slots are real ids (a row with more feeds the rest in the next steps)."""
-    for w in sorted(set(lengths), reverse=True):
+    for w in sorted({n for n in lengths if n > 0}, reverse=True):  # ended rows (0) are fed nothing
         if 2 * sum(min(n, w) for n in lengths) >= len(lengths) * w:
             return w
     return 1
 
 
 def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: CopyConstraint | None, limit: int, eos: int,
-                 eos_col: int, bias: dict[int, float] | None = None) -> list[Generated]:
+                 bias: dict[int, float] | None = None) -> list[Generated]:
     """Greedy search that asks the model only where the grammar leaves a choice.
 
     After each chosen id, the ids the grammar then forces (a label's remaining pieces, ``<tail>`` after a
     relation label, the rest of a tagged mention …) are taken at once, with log-probability 0 (the only
     allowed id), and fed to the decoder together in the next step; rows at different lengths step together.
-    Ended rows leave the batch once a quarter of it has ended (dropping costs a copy of every cache; until
-    then an ended row keeps stepping with only end of sequence allowed and its outputs are ignored)."""
+    Ended rows leave the batch once a quarter of it has ended (dropping costs a copy of every cache); until
+    then an ended row is fed nothing (its cache stops growing) and its outputs are ignored."""
     gen_ids = net.gen_ids
     g = gen_ids.numel()
     gen_list = gen_ids.tolist()
@@ -178,8 +178,6 @@ def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: C
         if constraint is not None:
             made = [len(out[row].ids) for row in alive]
             scores = (scores + constraint.mask(scores, made)).log_softmax(-1).nan_to_num(nan=float("-inf"))
-        if any(ended):
-            scores[torch.tensor(ended, device=scores.device), eos_col] = float("inf")
         if bias:
             action = _biased(scores, bias).argmax(-1)  # (A,)
             lp = scores.gather(1, action[:, None])[:, 0]
@@ -187,7 +185,6 @@ def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: C
             lp, action = scores.max(-1)  # (A,)
         for a, (col, lp_a) in enumerate(zip(action.tolist(), lp.tolist(), strict=True)):
             if ended[a]:
-                pending[a] = [(eos, -1)]
                 continue
             if len(pending[a]) > width:  # fed only part of its forced ids: no choice to make yet
                 pending[a] = pending[a][width:]
@@ -209,7 +206,7 @@ def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: C
                 if forced is None:
                     break
                 col, lp_a = forced, 0.0
-            pending[a] = run if not ended[a] else [(eos, -1)]
+            pending[a] = run if not ended[a] else []
         n_ended = sum(ended)
         if n_ended == len(alive):
             break
