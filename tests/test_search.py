@@ -169,3 +169,49 @@ def test_greedy_search_feeds_ended_rows_nothing(tmp_path) -> None:
             predict(model, docs, DecodeConfig(batch_size=10, max_new_tokens=limit, precision="fp32",
                                               constrained=constrained))
     assert seen and all(length <= cap for length, cap in seen)
+
+
+def test_ragged_feeds_give_the_states_of_one_id_at_a_time(tmp_path) -> None:
+    """``step_log_probs`` fed ragged chunks (rows of 3, 1, 0 and 2 real ids; position-wise layers on the real
+    ids only, the last layer's output on each row's last id only) returns what feeding the same ids one at a
+    time returns, and a row fed nothing keeps its length."""
+    torch.manual_seed(2)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    model.eval()
+    net = model.net
+    from anchoralign.batching import collate, make_examples
+
+    docs = [make_doc(f"d{i}", WORDS[i : i + 6], [], []) for i in range(4)]
+    batch = collate(model, make_examples(model, docs, with_targets=False))
+    g = net.gen_ids.numel()
+    src = batch["input_ids"]
+
+    def copied(row: int, p: int) -> tuple[int, int]:  # a copied id is the source piece at its position
+        return int(src[row, p]), p
+
+    gen = [int(i) for i in net.gen_ids]
+    feeds = [[(gen[1], -1), copied(0, 2), copied(0, 3)], [(gen[2], -1)], [], [copied(3, 1), copied(3, 4)]]
+    with torch.no_grad():
+        enc = net.encode(batch["input_ids"], batch["attention_mask"])
+
+        def start():
+            state = net.start_decoding(enc, batch["attention_mask"], batch["input_ids"], batch["copyable"], 16)
+            first = torch.full((4, 1), model.start_id, dtype=torch.long)
+            net.step_log_probs(state, first, torch.full((4, 1), -1, dtype=torch.long))
+            return state
+
+        ragged = start()
+        width = max(len(f) for f in feeds)
+        ids = torch.tensor([[t for t, _ in f] + [model.eos_id] * (width - len(f)) for f in feeds])
+        pos = torch.tensor([[p for _, p in f] + [-1] * (width - len(f)) for f in feeds])
+        together = net.step_log_probs(ragged, ids, pos, torch.tensor([len(f) for f in feeds]))
+        assert ragged.lengths.tolist() == [4, 2, 1, 3]
+        for r, f in enumerate(feeds):
+            if not f:
+                continue
+            one = start()
+            sub = one.select(torch.tensor([r]))
+            for t, p in f:
+                alone = net.step_log_probs(sub, torch.tensor([[t]]), torch.tensor([[p]]))
+            assert torch.allclose(together[r], alone[0], atol=1e-5), r
+            assert together.size(1) == g + batch["input_ids"].size(1)
