@@ -215,3 +215,26 @@ def test_ragged_feeds_give_the_states_of_one_id_at_a_time(tmp_path) -> None:
                 alone = net.step_log_probs(sub, torch.tensor([[t]]), torch.tensor([[p]]))
             assert torch.allclose(together[r], alone[0], atol=1e-5), r
             assert together.size(1) == g + batch["input_ids"].size(1)
+
+
+def test_relation_threshold_leaves_out_exactly_the_relations_scoring_under_it(tmp_path) -> None:
+    """decode.relation_threshold: the same entities, the relations scoring at least the threshold (in order),
+    the others counted; out-of-range values are refused."""
+    torch.manual_seed(3)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    with torch.no_grad():
+        model.net.transform[0].weight.mul_(8)
+    model.eval()
+    docs = _random_docs(random.Random(5), 12)
+    plain = predict(model, docs, DecodeConfig(batch_size=5, max_new_tokens=48, precision="fp32", relation_bias=20.0))
+    scores = sorted(r.score for d in plain.documents for r in d.relations)
+    assert len(scores) >= 4, "the random model must write relations to filter"
+    cut = scores[len(scores) // 2]
+    kept = predict(model, docs, DecodeConfig(batch_size=5, max_new_tokens=48, precision="fp32", relation_bias=20.0,
+                                             relation_threshold=cut))
+    for a, b in zip(plain.documents, kept.documents, strict=True):
+        assert b.entities == a.entities
+        assert b.relations == [r for r in a.relations if r.score >= cut]
+    assert kept.below_threshold == sum(s < cut for s in scores) > 0
+    with pytest.raises(ValueError, match="relation_threshold"):
+        DecodeConfig(relation_threshold=1.5).validate()

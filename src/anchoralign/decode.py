@@ -48,6 +48,10 @@ class DecodeConfig:
     # (<anchor>) when the search chooses (copy space); the scores it reports stay the model's own. > 0 trades
     # precision for relation recall; 0: off
     relation_bias: float = 0.0
+    # relations whose score (the model's own, untempered) is under this are left out of the output; entities
+    # stay. 0: off. SpERT filters its relations the same way (0.4); configs/conll04-cpu.yaml: 0.35, chosen on dev
+    # (benchmarks/relation_threshold.py, docs/results.md §7)
+    relation_threshold: float = 0.0
 
     def validate(self) -> None:
         if self.num_beams < 1:
@@ -58,6 +62,8 @@ class DecodeConfig:
             raise ValueError(f"decode.space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if not 0.0 <= self.relation_threshold <= 1.0:
+            raise ValueError(f"decode.relation_threshold must be in [0, 1], got {self.relation_threshold}")
         if self.relation_bias != 0 and self.space != "copy":
             raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")
 
@@ -74,6 +80,7 @@ class DecodeResult:
     truncated: list[int] = field(default_factory=list)  # per document: tokens past the encoder's input, not read
     document_errors: list[dict[str, int]] = field(default_factory=list)  # per document: ``errors`` of its own
     precision: str = "fp32"  # what the search computed in
+    below_threshold: int = 0  # relations left out for scoring under decode.relation_threshold
 
     @property
     def malformed(self) -> int:
@@ -157,6 +164,10 @@ def predict(
             doc = parsed.document
             if cfg.constrained and cfg.tagger_spans and probs:
                 doc = _with_tagger_confidence(doc, probs)
+            if cfg.relation_threshold > 0:
+                kept = [r for r in doc.relations if (1.0 if r.score is None else r.score) >= cfg.relation_threshold]
+                result.below_threshold += len(doc.relations) - len(kept)
+                doc = doc.with_annotations(doc.entities, kept)
             out[i], generated[i], doc_errors[i] = doc, gen, dict(parsed.errors)
             for kind, n in parsed.errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n

@@ -37,6 +37,7 @@ def evaluate_documents(
     scores["malformed"] = result.malformed
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected
+    scores["relations_below_threshold"] = result.below_threshold  # left out by decode.relation_threshold
     scores["violations"] = violations(result.documents, schema)
     if result.anchor_spans is not None:
         grouping = getattr(getattr(model, "config", None), "grouping", "anchor")

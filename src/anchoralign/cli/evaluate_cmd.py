@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         tasks = {t: scores[t] for t in ("ner", "re", "re_strict")}
         print(format_table(tasks, f"{title}; every token-span figure, micro, macro and per type"))
         print(f"malformed generated pieces: {scores['malformed']} {scores['malformed_by_kind'] or ''}")
+        if decode.relation_threshold > 0:
+            print(f"relations left out for scoring under decode.relation_threshold {decode.relation_threshold}: "
+                  f"{scores['relations_below_threshold']}")
         print(f"constraint violations in the predictions: {scores['violations']}")
         if "anchor_scorer" in scores:
             a = scores["anchor_scorer"]
