@@ -32,6 +32,16 @@ def _random_docs(rng: random.Random, n: int) -> list:
     return docs
 
 
+def _sharp_model(tmp_path, seed: int):
+    """A tiny random model with sharper output distributions: long, varied outputs rather than an early end."""
+    torch.manual_seed(seed)
+    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
+    with torch.no_grad():
+        model.net.transform[0].weight.mul_(8)
+    model.eval()
+    return model
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_copy_space_search_equals_vocabulary_space_search(tmp_path, seed: int) -> None:
     rng = random.Random(seed)
@@ -123,11 +133,7 @@ def test_a_row_fed_past_the_length_limit_does_not_break_the_batch(tmp_path) -> N
 def test_relation_bias_opens_more_relations_and_reports_the_models_own_scores(tmp_path, beams: int) -> None:
     """decode.relation_bias: the biased search writes more <rel>/<rel-inv>/<anchor> markers, stays within the
     grammar, and the per-step log-probabilities it returns are unbiased (never above 0)."""
-    torch.manual_seed(3)
-    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
-    with torch.no_grad():
-        model.net.transform[0].weight.mul_(8)
-    model.eval()
+    model = _sharp_model(tmp_path, 3)
     docs = _random_docs(random.Random(3), 12)
     markers = {model.vocab.marker(m) for m in ("<rel>", "<rel-inv>", "<anchor>")}
 
@@ -147,11 +153,7 @@ def test_relation_bias_opens_more_relations_and_reports_the_models_own_scores(tm
 def test_greedy_search_feeds_ended_rows_nothing(tmp_path) -> None:
     """Rows that end (end of sequence, or the length limit) are fed nothing while the batch steps on: no real
     fed id is end of sequence, and no row's cache passes its length, whatever the limit."""
-    torch.manual_seed(1)
-    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
-    with torch.no_grad():
-        model.net.transform[0].weight.mul_(8)
-    model.eval()
+    model = _sharp_model(tmp_path, 1)
     net, seen = model.net, []
     real = net.step_log_probs
 
@@ -220,11 +222,7 @@ def test_ragged_feeds_give_the_states_of_one_id_at_a_time(tmp_path) -> None:
 def test_relation_threshold_leaves_out_exactly_the_relations_scoring_under_it(tmp_path) -> None:
     """decode.relation_threshold: the same entities, the relations scoring at least the threshold (in order),
     the others counted; out-of-range values are refused."""
-    torch.manual_seed(3)
-    model = tiny_model(tmp_path, ModelConfig(backbone="tiny", max_source_length=64, max_target_length=64))
-    with torch.no_grad():
-        model.net.transform[0].weight.mul_(8)
-    model.eval()
+    model = _sharp_model(tmp_path, 3)
     docs = _random_docs(random.Random(5), 12)
     plain = predict(model, docs, DecodeConfig(batch_size=5, max_new_tokens=48, precision="fp32", relation_bias=20.0))
     scores = sorted(r.score for d in plain.documents for r in d.relations)
