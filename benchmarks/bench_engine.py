@@ -604,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [x for x in wanted if x not in PHASES]
     if unknown:
         p.error(f"unknown phase(s) {', '.join(unknown)}; phases: {', '.join(PHASES)}")
+    if args.train_repeats < 1:
+        p.error(f"--train-repeats must be >= 1, got {args.train_repeats}")
     if "train_fp32_baseline" in wanted and not args.baseline_src:
         p.error("train_fp32_baseline needs --baseline-src")
     if args.baseline_src:
@@ -633,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         # training phases: --train-repeats rounds, interleaved (A B A B ...), so that a slow spell of a shared
         # machine falls on both sides of a ratio; each keeps its fastest round
         train_names = [n for n in wanted if PHASES[n][0] == "train"]
-        order = [n for n in wanted if n not in train_names] + train_names * max(1, args.train_repeats)
+        order = [n for n in wanted if n not in train_names] + train_names * args.train_repeats
         rounds: dict[str, list[dict]] = {}
         for name in order:
             out = os.path.join(tmp, f"{name}.json")

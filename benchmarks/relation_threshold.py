@@ -19,11 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-def _filtered(docs, threshold: float):
-    return [d.with_annotations(d.entities, [r for r in d.relations if (1.0 if r.score is None else r.score) >= threshold])
-            for d in docs]  # fmt: skip
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
@@ -38,7 +33,7 @@ def main() -> int:
     import torch
 
     from anchoralign.data.registry import dataset_protocol, load_split, resolve_data_dir
-    from anchoralign.decode import DecodeConfig, predict
+    from anchoralign.decode import DecodeConfig, predict, relations_scoring_at_least
     from anchoralign.model import load_model
 
     data_dir = resolve_data_dir(args.data_dir)
@@ -55,7 +50,7 @@ def main() -> int:
         row: dict = {"model": path, "seed": saved.get("train", {}).get("seed"), "decode": {**cfg.__dict__}}
         for split, docs in gold.items():
             pred = predict(model, docs, cfg).documents
-            row[split] = [round(100 * protocol.score(docs, _filtered(pred, t), model.schema)["main"], 2) for t in grid]
+            row[split] = [round(100 * protocol.score(docs, [relations_scoring_at_least(d, t) for d in pred], model.schema)["main"], 2) for t in grid]
         own = max(range(len(grid)), key=lambda i: (row["dev"][i], -i))
         row["own_dev_best"] = {"threshold": grid[own], "dev": row["dev"][own], "test": row["test"][own]}
         rows.append(row)

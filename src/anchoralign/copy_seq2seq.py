@@ -183,7 +183,7 @@ class CopySeq2Seq(nn.Module):
         The position-wise layers (projections, feed-forward, LayerNorm, hidden dropout) run on the real
         positions only, packed (N, H); attention runs padded, per row. Targets of one batch differ in length far
         more than their sources (CoNLL04 train batches: 53 % of the padded decoder positions are real, 95 % of
-        the source positions), so the HF decoder spent half its time on padding. The same computation as
+        the source positions; benchmarks/decoder_waste.py), so the HF decoder spent half its time on padding. The same computation as
         ``decode`` at the real positions (a test holds them equal); dropout draws other masks."""
         emb_mod = self.decoder.embeddings
         b, t = decoder_input_ids.shape
@@ -319,7 +319,7 @@ class CopySeq2Seq(nn.Module):
         per-step masks, cache concatenations and module dispatch; rows may be at different lengths, so that a
         row can be fed several ids the grammar forced at once. Position-wise layers run on the real ids only,
         packed (N, H), not on the padded (R, C, H): with forced mentions fed together, the chunks are ragged
-        (CoNLL04 test: 8,302 real of 14,653 padded). The last layer needs its keys and values at every fed id
+        (CoNLL04 test: 8,307 real of 14,649 padded; benchmarks/decoder_waste.py). The last layer needs its keys and values at every fed id
         but its output at each row's last one only, so everything after its key/value projection runs on R.
         A row fed nothing computes one padding id into the spare cache slot, so it still has a (finite,
         ignored) state."""
@@ -346,6 +346,14 @@ class CopySeq2Seq(nn.Module):
         span = min(int((state.lengths + n_new).max()), cap)  # slots any row attends to
         last = fed.cumsum(0) - 1  # (R,) index in N of each row's last computed id
         rows = torch.arange(r, device=dev)
+
+        def causal(q_slot: torch.Tensor) -> torch.Tensor:  # (R, W) slots -> (R, 1, W, T): an id sees up to its slot
+            allowed = torch.arange(span, device=dev)[None, None, :] <= q_slot[:, :, None]
+            return torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill(~allowed, torch.finfo(x.dtype).min)[:, None]
+
+        # per-row attention: every computed id (padding has the spare slot, so its query is ignored), or, in the
+        # last layer, each row's last id
+        bias_all, bias_last = causal(slot), causal(slot_n[last][:, None])
         layers = list(zip(self.decoder.encoder.layer, state.cross_kv, state.self_kv, state.qkv, strict=True))
         for i, (layer, (ck, cv), (sk, sv), (w_qkv, b_qkv)) in enumerate(layers):
             att = layer.attention.self
@@ -355,18 +363,13 @@ class CopySeq2Seq(nn.Module):
             sv[row_i, :, slot_n] = v.to(sv.dtype)
             if i == len(layers) - 1:  # from here on, each row's last id only
                 x, q = x[last], q[last]
-                q_rows, q_cols, width = rows, torch.zeros_like(rows), 1
+                q_rows, q_cols, width, self_bias = rows, torch.zeros_like(rows), 1, bias_last
             else:
-                q_rows, q_cols, width = row_i, col_i, c
+                q_rows, q_cols, width, self_bias = row_i, col_i, c, bias_all
             # queries back into a padded (R, nh, width, d) for the per-row attention
             q_pad = q.new_zeros(r, width, nh, d)
             q_pad[q_rows, q_cols] = q
-            q_slot = slot.new_full((r, width), cap)
-            q_slot[q_rows, q_cols] = slot_n if width == c else slot_n[last]
-            # causal: an id sees its row's cache up to its own slot
-            allowed = torch.arange(span, device=dev)[None, None, :] <= q_slot[:, :, None]  # (R, width, T)
-            self_bias = torch.zeros(allowed.shape, dtype=x.dtype, device=dev).masked_fill(~allowed, torch.finfo(x.dtype).min)
-            w = (q_pad.transpose(1, 2) @ sk[:, :, :span].transpose(-1, -2).to(q.dtype)) * att.scaling + self_bias[:, None]
+            w = (q_pad.transpose(1, 2) @ sk[:, :, :span].transpose(-1, -2).to(q.dtype)) * att.scaling + self_bias
             ctx = (w.softmax(-1) @ sv[:, :, :span].to(q.dtype)).transpose(1, 2)[q_rows, q_cols].reshape(-1, nh * d)
             x = _add_norm(layer.attention.output, ctx, x)
             cro = layer.crossattention.self
