@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
+from .dropout import attention
+
 __all__ = ["CopySeq2Seq", "decoder_config"]
 
 log = logging.getLogger(__name__)
@@ -208,13 +210,12 @@ class CopySeq2Seq(nn.Module):
             nh = att.num_attention_heads
             drop = att.dropout.p if self.training else 0.0
             q, k, v = (padded(lin(x), nh) for lin in (att.query, att.key, att.value))
-            ctx = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True, scale=att.scaling)
+            ctx = attention(q, k, v, p=drop, causal=True, scale=att.scaling)
             out = layer.attention.output
             x = out.LayerNorm(out.dropout(out.dense(packed(ctx))) + x)
             q = padded(cro.query(x), nh)
             k, v = (lin(enc).view(b, -1, nh, h // nh).transpose(1, 2) for lin in (cro.key, cro.value))
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=cross_mask, scale=cro.scaling,
-                                                 dropout_p=cro.dropout.p if self.training else 0.0)
+            ctx = attention(q, k, v, mask=cross_mask, p=cro.dropout.p if self.training else 0.0, scale=cro.scaling)
             out = layer.crossattention.output
             x = out.LayerNorm(out.dropout(out.dense(packed(ctx))) + x)
             out = layer.output
