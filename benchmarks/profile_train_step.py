@@ -5,8 +5,9 @@
 
 Trains ``train()`` for one epoch on the first ``--docs`` training documents (no dev evaluation), profiles the
 whole epoch, and prints the CPU capability and the operators by self time, with their share of the total and
-the share of three groups this project acted on: the dense word-embedding gradient (zero-filled and summed
-30k-row tensors and the embedding backward), AdamW, and dropout masks (``bernoulli_``).
+the share of the groups this project acted on: the dense word-embedding gradient (zero-filled and summed
+30k-row tensors and the embedding backward), AdamW, and dropout masks (torch's ``bernoulli_``, and the CPU
+masks of ``anchoralign.dropout``, which ``train()`` installs on a CPU: the total of their labelled range).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> int:
 
     from anchoralign.config import load_config
     from anchoralign.data.registry import load_schema, load_split, resolve_data_dir
+    from anchoralign.dropout import MASK_EVENT
     from anchoralign.train import train
 
     data_dir = resolve_data_dir(args.data_dir)
@@ -42,7 +44,8 @@ def main() -> int:
         train(cfg, docs, docs[:2], schema, out, progress=False, stop_after_epoch=1)
     events = prof.key_averages(group_by_input_shape=True)
     total = sum(e.self_cpu_time_total for e in events)
-    groups = {"dense embedding gradient": 0.0, "AdamW": 0.0, "dropout masks (bernoulli_)": 0.0}
+    groups = {"dense embedding gradient": 0.0, "AdamW": 0.0, "dropout masks (bernoulli_)": 0.0,
+              "dropout masks (anchoralign.dropout)": 0.0}
     for e in events:
         big = any(isinstance(s, list) and len(s) == 2 and s[0] > 20000 for s in (e.input_shapes or []))
         if "EmbeddingBackward" in e.key or (big and e.key in ("aten::fill_", "aten::add_", "aten::zero_")):
@@ -51,6 +54,9 @@ def main() -> int:
             groups["AdamW"] += e.self_cpu_time_total
         elif e.key == "aten::bernoulli_":
             groups["dropout masks (bernoulli_)"] += e.self_cpu_time_total
+    for e in events:  # the cheap masks: the CPU time of their ops, under one labelled range
+        if e.key == MASK_EVENT:
+            groups["dropout masks (anchoralign.dropout)"] += e.cpu_time_total
     for name, t in groups.items():
         print(f"{name:<30} {100 * t / total:5.1f} % of self CPU time")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))

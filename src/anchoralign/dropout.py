@@ -29,6 +29,7 @@ _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15
 _MIX1 = -4658895280553007687  # 0xBF58476D1CE4E5B9
 _MIX2 = -7723592293110705685  # 0x94D049BB133111EB
 _ATTENTION = "anchoralign_cpu_dropout"
+MASK_EVENT = "anchoralign.dropout.keep_scale"
 
 
 def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
@@ -52,12 +53,17 @@ def keep_scale(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype
                device: torch.device | str = "cpu") -> torch.Tensor:
     """A dropout mask already scaled: each element 0 with probability ``p`` (to 2⁻¹⁷), else ``1 / (1 - p)``."""
     n = math.prod(shape)
+    with torch.profiler.record_function(MASK_EVENT):  # benchmarks/profile_train_step.py counts its time
+        return _keep_scale(n, p, dtype, device).view(shape)
+
+
+def _keep_scale(n: int, p: float, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     # int16 r is uniform on [-32768, 32767]; drop r < -32768 + k, k = round(p * 65536). As floats, r - (edge - 1)
     # clamped to [0, 1] is 0 for dropped and 1 for kept elements (every step a vectorised float kernel: a
     # comparison producing bool and a bool-times-float product are several times dearer on a CPU).
     edge = -32768 + round(p * 65536)
     mask = random_int16(n, device).to(torch.float32).sub_(edge - 1).clamp_(0, 1).mul_(1.0 / (1.0 - p))
-    return mask.to(dtype).view(shape)
+    return mask.to(dtype)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
