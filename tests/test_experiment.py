@@ -40,6 +40,7 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
         assert [r["seed"] for r in saved["variants"][v]] == [1, 2]
         for r in saved["variants"][v]:
             assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
+            assert r["code"].keys() == {"commit", "dirty"} and r["resumed"] is False
     assert "| full |" in (tmp_path / "results.md").read_text()
     # a second call reuses every finished run instead of training again
     again = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")

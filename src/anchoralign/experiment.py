@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .anchors import sharing_stats
+from .benchmark import code_commit
 from .config import RunConfig, apply_overrides
 from .data.registry import dataset_protocol
 from .schema import Schema
@@ -90,8 +91,12 @@ def run_experiment(
         raise InputError(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
+    # the code this process runs (read once: a commit made while it runs does not change what it imported); a
+    # long ablation may be resumed by several processes on different commits, so each run records its own
+    code = code_commit()
     results: dict = {
         "command": command,
+        "code": code,
         "dataset": base.dataset,
         "config": base.to_dict(),
         "variants_overrides": {v: VARIANTS[v] for v in variants},
@@ -114,6 +119,7 @@ def run_experiment(
                 log.info("%s seed %d: done before, reusing %s", variant, seed, metrics_file)
                 continue
             log.info("%s seed %d: training into %s", variant, seed, run_dir)
+            resumed = (run_dir / "checkpoint").is_dir()
             t0 = time.time()
             model = build(cfg, schema, train_docs) if build else None
             result = train(cfg, train_docs, dev_docs, schema, run_dir, resume=True, model=model, progress=False)
@@ -127,7 +133,9 @@ def run_experiment(
                        "protocol": scores["protocol"], "main": scores["main"], "figures": scores["figures"],
                        "macro": {t: scores[t]["macro"]["f1"] for t in TASKS},
                        "malformed": scores["malformed"], "best_epoch": result.best_epoch,
-                       "train_seconds": round(train_s, 1), "test_seconds": round(time.time() - t1, 1)}
+                       "train_seconds": round(train_s, 1), "test_seconds": round(time.time() - t1, 1),
+                       # the code that finished the run; a resumed run began on code recorded elsewhere
+                       "code": code, "resumed": resumed}
             if "anchor_scorer" in scores:
                 summary["anchor_scorer"] = scores["anchor_scorer"]
             metrics_file.write_text(json.dumps({"summary": summary, "scores": scores}, indent=2) + "\n")
