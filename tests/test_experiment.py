@@ -7,7 +7,7 @@ import json
 from anchoralign.cli import main
 from anchoralign.config import load_config
 from anchoralign.data.registry import load_schema, load_split
-from anchoralign.experiment import VARIANTS, run_experiment, variant_config
+from anchoralign.experiment import VARIANTS, finished_runs, run_experiment, summary_table, variant_config
 
 
 def test_variants_differ_only_where_they_should() -> None:
@@ -42,6 +42,13 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
             assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
             assert r["code"].keys() == {"commit", "dirty"} and r["resumed"] is False
     assert "| full |" in (tmp_path / "results.md").read_text()
+    # the status of a directory: every run finished; with a run's evaluation gone, the table says what is done
+    full = summary_table(finished_runs(tmp_path, variants, [1, 2]))
+    assert "seeds done" not in full and "| flat |" in full
+    (tmp_path / "runs" / "flat-s2" / "test_metrics.json").rename(tmp_path / "flat-s2.json")
+    partial = summary_table(finished_runs(tmp_path, variants, [1, 2]))
+    assert "seeds done" in partial and partial.count("| 1, 2 |") == 2 and "| 1 |" in partial
+    (tmp_path / "flat-s2.json").rename(tmp_path / "runs" / "flat-s2" / "test_metrics.json")
     # a second call reuses every finished run instead of training again
     again = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")
     assert again["variants"] == results["variants"]

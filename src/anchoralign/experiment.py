@@ -152,6 +152,25 @@ def run_experiment(
     return results
 
 
+def finished_runs(output: str | Path, variants: list[str], seeds: list[int], dataset: str = "") -> dict:
+    """What an experiment directory holds so far, as ``run_experiment``'s results: for each variant the runs
+    whose test evaluation finished (a variant may have fewer seeds than asked; ``summary_table`` says so).
+    Nothing is trained; for a table of an ablation that is still running or was interrupted."""
+    out = Path(output)
+    saved = out / "results.json"
+    results = json.loads(saved.read_text()) if saved.is_file() else {"dataset": dataset}
+    results["seeds"] = seeds
+    results["variants"] = {}
+    for variant in variants:
+        rows = []
+        for seed in seeds:
+            f = out / "runs" / f"{variant}-s{seed}" / "test_metrics.json"
+            if f.is_file():
+                rows.append(json.loads(f.read_text())["summary"])
+        results["variants"][variant] = rows
+    return results
+
+
 def _mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
@@ -159,6 +178,7 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 def summary_table(results: dict) -> str:
     """Markdown: per variant, mean ± sample std over seeds of test micro F1 (in %), and seconds per run."""
     rows_all = [r for rows in results["variants"].values() for r in rows]
+    partial = any(len(rows) != len(results["seeds"]) for rows in results["variants"].values())
     protocol = next((r["protocol"] for r in rows_all if "protocol" in r), None)
     main_col = protocol is not None and protocol != "micro"  # micro's main figure is the RE+ column already
     lines = [
@@ -166,8 +186,9 @@ def summary_table(results: dict) -> str:
         "NER strict, RE (boundaries + type), RE+ strict (also argument types)"
         + (f"; main: the {protocol} protocol's relation figure." if main_col else "."),
         "",
-        "| variant | NER | RE | RE+ |" + (" main |" if main_col else "") + " malformed | train s/run |",
-        "|---|---|---|---|" + ("---|" if main_col else "") + "---|---|",
+        "| variant | NER | RE | RE+ |" + (" main |" if main_col else "") + " malformed | train s/run |"
+        + (" seeds done |" if partial else ""),
+        "|---|---|---|---|" + ("---|" if main_col else "") + "---|---|" + ("---|" if partial else ""),
     ]
     for variant, rows in results["variants"].items():
         if not rows:
@@ -178,7 +199,8 @@ def summary_table(results: dict) -> str:
             cells.append(f"{m:.2f} ± {s:.2f}")
         mal = statistics.fmean(r["malformed"] for r in rows)
         secs = statistics.fmean(r["train_seconds"] for r in rows)
-        lines.append(f"| {variant} | {' | '.join(cells)} | {mal:.1f} | {secs:.0f} |")
+        done = f" {', '.join(str(r['seed']) for r in rows)} |" if partial else ""
+        lines.append(f"| {variant} | {' | '.join(cells)} | {mal:.1f} | {secs:.0f} |{done}")
     if "sharing" in results:
         sh = results["sharing"]["test"]
         lines += ["", f"Test sentences with two or more relations sharing an entity: "

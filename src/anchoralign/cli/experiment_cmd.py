@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--test-split", default="test")
     p.add_argument("--keep-models", action="store_true", help="keep each run's best model weights")
+    p.add_argument("--status", action="store_true",
+                   help="train nothing: print the table of the runs finished so far in --output")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,12 +39,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = list(range(1, args.seeds + 1))
+    if args.status:
+        from ..experiment import finished_runs
+
+        print(summary_table(finished_runs(args.output, variants, seeds, dataset)))
+        return 0
     train_docs = read_split(dataset, cfg.train.train_split, args.data_dir)
     dev_docs = read_split(dataset, cfg.train.dev_split, args.data_dir)
     test_docs = read_split(dataset, args.test_split, args.data_dir)
     schema = dataset_schema(dataset, args.data_dir)
     command = "anchoralign experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    results = run_experiment(cfg, variants, list(range(1, args.seeds + 1)), train_docs, dev_docs, test_docs,
+    results = run_experiment(cfg, variants, seeds, train_docs, dev_docs, test_docs,
                              schema, args.output, command=command, keep_models=args.keep_models)
     print(summary_table(results))
     return 0
