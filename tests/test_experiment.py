@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from anchoralign.cli import main
 from anchoralign.config import load_config
 from anchoralign.data.registry import load_schema, load_split
+from anchoralign.errors import InputError
 from anchoralign.experiment import VARIANTS, finished_runs, run_experiment, summary_table, variant_config
 
 
@@ -49,6 +52,14 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
     partial = summary_table(finished_runs(tmp_path, variants, [1, 2]))
     assert "seeds done" in partial and partial.count("| 1, 2 |") == 2 and "| 1 |" in partial
     (tmp_path / "flat-s2.json").rename(tmp_path / "runs" / "flat-s2" / "test_metrics.json")
+    with pytest.raises(InputError, match="no such experiment directory"):
+        finished_runs(tmp_path / "missing", variants, [1, 2])
+    broken = tmp_path / "runs" / "flat-s1" / "test_metrics.json"
+    good = broken.read_text()
+    broken.write_text("{not json")
+    with pytest.raises(InputError, match="flat-s1/test_metrics.json: not a finished run"):
+        finished_runs(tmp_path, variants, [1, 2])
+    broken.write_text(good)
     # a second call reuses every finished run instead of training again
     again = run_experiment(base, variants, [1, 2], train, dev, test, schema, tmp_path, command="test")
     assert again["variants"] == results["variants"]

@@ -21,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 __all__ = ["Dropout", "attention", "dropout", "install", "keep_scale"]
 
@@ -131,8 +132,6 @@ def _encoder_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor
                        attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
                        **kwargs):
     """Transformers' attention-interface contract (as ``sdpa_attention_forward``): (B, T, heads, d) out."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     causal = kwargs.get("is_causal")
     causal = getattr(module, "is_causal", True) if causal is None else causal  # sdpa_attention_forward's rule
     special = any(v is not None for k, v in kwargs.items() if k not in _PLAIN)

@@ -112,10 +112,11 @@ def run_experiment(
         rows = []
         for seed in seeds:
             cfg = variant_config(base, variant, seed)
-            run_dir = out / "runs" / f"{variant}-s{seed}"
+            run_dir = _run_dir(out, variant, seed)
             metrics_file = run_dir / "test_metrics.json"
-            if metrics_file.is_file():
-                rows.append(json.loads(metrics_file.read_text())["summary"])
+            done = _finished_summary(run_dir)
+            if done is not None:
+                rows.append(done)
                 log.info("%s seed %d: done before, reusing %s", variant, seed, metrics_file)
                 continue
             log.info("%s seed %d: training into %s", variant, seed, run_dir)
@@ -156,19 +157,40 @@ def finished_runs(output: str | Path, variants: list[str], seeds: list[int], dat
     """What an experiment directory holds so far, as ``run_experiment``'s results: for each variant the runs
     whose test evaluation finished (a variant may have fewer seeds than asked; ``summary_table`` says so).
     Nothing is trained; for a table of an ablation that is still running or was interrupted."""
+    from .errors import InputError
+
     out = Path(output)
+    if not out.is_dir():
+        raise InputError(f"--output {out}: no such experiment directory")
     saved = out / "results.json"
-    results = json.loads(saved.read_text()) if saved.is_file() else {"dataset": dataset}
+    try:
+        results = json.loads(saved.read_text()) if saved.is_file() else {"dataset": dataset}
+    except json.JSONDecodeError as e:
+        raise InputError(f"{saved}: not valid JSON ({e})") from None
     results["seeds"] = seeds
     results["variants"] = {}
     for variant in variants:
-        rows = []
-        for seed in seeds:
-            f = out / "runs" / f"{variant}-s{seed}" / "test_metrics.json"
-            if f.is_file():
-                rows.append(json.loads(f.read_text())["summary"])
-        results["variants"][variant] = rows
+        summaries = (_finished_summary(_run_dir(out, variant, seed)) for seed in seeds)
+        results["variants"][variant] = [r for r in summaries if r is not None]
     return results
+
+
+def _run_dir(out: Path, variant: str, seed: int) -> Path:
+    return out / "runs" / f"{variant}-s{seed}"
+
+
+def _finished_summary(run_dir: Path) -> dict | None:
+    """The summary of a run whose test evaluation finished (its ``test_metrics.json``), else None."""
+    from .errors import InputError
+
+    f = run_dir / "test_metrics.json"
+    if not f.is_file():
+        return None
+    try:
+        return json.loads(f.read_text())["summary"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise InputError(f"{f}: not a finished run's test metrics ({type(e).__name__}: {e}); remove it to "
+                         "train that run again") from None
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
