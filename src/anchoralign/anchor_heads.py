@@ -8,6 +8,11 @@
   position whose next target id is ``<tail>``) into one space; a symmetric InfoNCE loss with temperature
   ``temperature`` pulls every relation toward its own anchor and away from the batch's other anchors, and
   every anchor toward its relations (several positives) and away from the other relations.
+- Pair classifier (``anchor.pair_classifier``; not in the paper, see docs/method.md): a relation-type
+  classifier over ordered pairs of entity mentions, each pair read as [head span; tail span; the text between
+  them; the two types] from the encoder states (span means), trained with binary cross-entropy on every
+  ordered pair of gold entities (SpERT's relation classifier, on the shared encoder). At decoding
+  (``decode.pair_relations``) it adds the relations between the decoded entities that the decoder left out.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "alignment_loss", "bio_spans", "typed_bio_spans"]
+__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "alignment_loss", "bio_spans", "typed_bio_spans"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
 
@@ -39,15 +44,22 @@ class AnchorConfig:
     # the encoder's states entity-aware, which the copy attention and the anchor scorer read.
     entity_tagging: bool = True
     lambda_entity: float = 0.5
+    # A relation classifier over ordered pairs of entity mentions (PairClassifier); decode.pair_relations
+    # decides what its scores do at inference
+    pair_classifier: bool = False
+    lambda_pair: float = 1.0
+    pair_negatives: int = 100  # at most this many unrelated ordered pairs per training document
 
     def validate(self) -> None:
-        for name in ("lambda_anchor", "lambda_align"):
+        for name in ("lambda_anchor", "lambda_align", "lambda_entity", "lambda_pair"):
             if getattr(self, name) < 0:
                 raise ValueError(f"anchor.{name} must be >= 0, got {getattr(self, name)}")
         if not self.temperature > 0:
             raise ValueError(f"anchor.temperature must be > 0, got {self.temperature}")
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"anchor.threshold must be in [0, 1], got {self.threshold}")
+        if self.pair_negatives < 0:
+            raise ValueError(f"anchor.pair_negatives must be >= 0, got {self.pair_negatives}")
         if self.top_k < 0 or self.proj_dim < 1:
             raise ValueError(f"anchor.top_k must be >= 0 and anchor.proj_dim >= 1, got {self.top_k}, {self.proj_dim}")
 
@@ -59,7 +71,8 @@ def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
 class AnchorHeads(nn.Module):
     """The anchor scorer and the two projection heads of the alignment space."""
 
-    def __init__(self, enc_hidden: int, dec_hidden: int, cfg: AnchorConfig, n_entity_types: int = 0) -> None:
+    def __init__(self, enc_hidden: int, dec_hidden: int, cfg: AnchorConfig, n_entity_types: int = 0,
+                 n_relation_types: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.scorer = _mlp(enc_hidden, enc_hidden, 3) if cfg.scorer else None
@@ -68,6 +81,17 @@ class AnchorHeads(nn.Module):
         )
         self.anchor_proj = _mlp(enc_hidden, enc_hidden, cfg.proj_dim) if cfg.alignment else None
         self.relation_proj = _mlp(dec_hidden, dec_hidden, cfg.proj_dim) if cfg.alignment else None
+        self.pair = (PairClassifier(enc_hidden, n_entity_types, n_relation_types)
+                     if cfg.pair_classifier and n_entity_types and n_relation_types else None)
+
+    def pair_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Binary cross-entropy of each ordered gold-entity pair's relation types (multi-hot), summed over types
+        and averaged over pairs (0 for a batch without pairs, still through the head's parameters)."""
+        assert self.pair is not None
+        logits = self.pair(enc, batch["ent_item"], batch["ent_start"], batch["ent_end"], batch["ent_type"],
+                           batch["pair_head"], batch["pair_tail"])  # (Np, R)
+        loss = F.binary_cross_entropy_with_logits(logits, batch["pair_labels"].float(), reduction="sum")
+        return loss / max(1, logits.size(0))
 
     def tag_logits(self, enc: torch.Tensor, word_pos: torch.Tensor) -> torch.Tensor:
         """BIO logits per word (B, W, 3) from the encoder states (B, L, H) at each word's first piece."""
@@ -97,6 +121,34 @@ class AnchorHeads(nn.Module):
         relations = dec[batch["rel_item"], batch["rel_pos"]].float()  # (Nr, H)
         return alignment_loss(self.anchor_proj(anchors), self.relation_proj(relations), batch["rel_anchor"],
                               self.cfg.temperature)
+
+
+class PairClassifier(nn.Module):
+    """Relation-type logits (Np, R) for ordered pairs of entity mentions given as piece spans ``[start, end)`` of
+    the encoder states. A pair reads the mean of each span, the mean of the pieces between the two (zeros when
+    they touch or overlap) and an embedding of each entity's type."""
+
+    TYPE_DIM = 25
+
+    def __init__(self, hidden: int, n_entity_types: int, n_relation_types: int) -> None:
+        super().__init__()
+        self.type_embedding = nn.Embedding(n_entity_types, self.TYPE_DIM)
+        self.mlp = _mlp(3 * hidden + 2 * self.TYPE_DIM, hidden, n_relation_types)
+
+    def forward(self, enc: torch.Tensor, ent_item: torch.Tensor, ent_start: torch.Tensor, ent_end: torch.Tensor,
+                ent_type: torch.Tensor, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        csum = F.pad(enc.float().cumsum(1), (0, 0, 1, 0))  # (B, L+1, H): span sums by two lookups
+
+        def mean(item: torch.Tensor, s: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+            return (csum[item, e] - csum[item, s]) / (e - s).clamp_min(1)[:, None].float()
+
+        ents = mean(ent_item, ent_start, ent_end)  # (Ne, H)
+        head_first = ent_start[head] <= ent_start[tail]
+        lo = torch.where(head_first, ent_end[head], ent_end[tail])  # end of the earlier mention
+        hi = torch.maximum(torch.where(head_first, ent_start[tail], ent_start[head]), lo)  # start of the later one
+        between = mean(ent_item[head], lo, hi)  # zeros when hi == lo
+        types = self.type_embedding(ent_type)
+        return self.mlp(torch.cat([ents[head], ents[tail], between, types[head], types[tail]], dim=-1))
 
 
 def alignment_loss(anchors: torch.Tensor, relations: torch.Tensor, owner: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -12,7 +12,7 @@ from .grammar import Source
 from .linearize import linearize
 from .types import Document
 
-__all__ = ["Example", "make_examples", "collate"]
+__all__ = ["Example", "make_examples", "collate", "entity_piece_spans", "pair_tensors"]
 
 
 @dataclass
@@ -67,6 +67,8 @@ def collate(model, examples: list[Example]) -> dict[str, torch.Tensor]:
         batch["decoder_positions"] = _pad([[-1] + p[:-1] for p in positions], -1)
         if getattr(model, "heads", None) is not None:
             batch.update(_anchor_tensors(model, examples))
+            if model.heads.pair is not None:
+                batch.update(pair_tensors(model, examples, model.anchor.pair_negatives))
     if getattr(model, "heads", None) is not None:
         batch.update(word_tensors(examples))
     return batch
@@ -148,3 +150,61 @@ def _mention_positions(positions: list[int], start: int) -> list[int]:
             break
         out.append(p)
     return out
+
+
+def entity_piece_spans(source: Source, entities) -> list[tuple[int, int] | None]:
+    """Each entity's piece span ``[first, last + 1)`` in ``source`` (None when none of its tokens was encoded:
+    cut by the source length)."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for p, tok in enumerate(source.piece_token):
+        if tok >= 0:
+            first.setdefault(tok, p)
+            last[tok] = p
+    out: list[tuple[int, int] | None] = []
+    for e in entities:
+        ps = [first[t] for t in range(e.start, e.end) if t in first]
+        out.append((min(ps), max(last[t] for t in range(e.start, e.end) if t in last) + 1) if ps else None)
+    return out
+
+
+def pair_tensors(model, examples: list[Example], max_negatives: int) -> dict[str, torch.Tensor]:
+    """The pair classifier's training tensors: every gold entity's piece span and type index (``ent_*``), and
+    every ordered pair of two of a document's entities (``pair_head``/``pair_tail`` index the entities) with
+    its multi-hot relation types (``pair_labels``, schema order). Pairs with a relation are all kept; of the
+    others at most ``max_negatives`` per document, drawn with a generator seeded by the document's id.
+    Entities the source length cut are left out, with their pairs."""
+    types = {t: k for k, t in enumerate(model.schema.entity_types)}
+    rel_types = {t: k for k, t in enumerate(model.schema.relation_types)}
+    ent_item, ent_start, ent_end, ent_type, heads, tails, labels = [], [], [], [], [], [], []
+    for b, ex in enumerate(examples):
+        spans = entity_piece_spans(ex.source, ex.doc.entities)
+        index: dict[int, int] = {}
+        for i, (e, span) in enumerate(zip(ex.doc.entities, spans, strict=True)):
+            if span is None or e.type not in types:
+                continue
+            index[i] = len(ent_item)
+            ent_item.append(b)
+            ent_start.append(span[0])
+            ent_end.append(span[1])
+            ent_type.append(types[e.type])
+        gold: dict[tuple[int, int], set[int]] = {}
+        for r in ex.doc.relations:
+            if r.head in index and r.tail in index and r.type in rel_types:
+                gold.setdefault((r.head, r.tail), set()).add(rel_types[r.type])
+        pairs = [(h, t) for h in index for t in index if h != t]
+        negatives = [q for q in pairs if q not in gold]
+        if len(negatives) > max_negatives:
+            random.Random(ex.doc.id).shuffle(negatives)
+            negatives = negatives[:max_negatives]
+        for h, t in [q for q in pairs if q in gold] + negatives:
+            heads.append(index[h])
+            tails.append(index[t])
+            labels.append([int(k in gold.get((h, t), ())) for k in range(len(rel_types))])
+    long = torch.long
+    return {
+        "ent_item": torch.tensor(ent_item, dtype=long), "ent_start": torch.tensor(ent_start, dtype=long),
+        "ent_end": torch.tensor(ent_end, dtype=long), "ent_type": torch.tensor(ent_type, dtype=long),
+        "pair_head": torch.tensor(heads, dtype=long), "pair_tail": torch.tensor(tails, dtype=long),
+        "pair_labels": torch.tensor(labels, dtype=long).reshape(len(labels), len(rel_types)),
+    }

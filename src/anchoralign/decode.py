@@ -29,6 +29,7 @@ __all__ = ["DecodeConfig", "DecodeResult", "predict", "make_grammar", "relations
 
 log = logging.getLogger(__name__)
 SPACES = ("copy", "vocab")
+PAIR_MODES = ("off", "union", "replace")
 
 
 @dataclass
@@ -52,6 +53,11 @@ class DecodeConfig:
     # stay. 0: off. SpERT filters its relations the same way (0.4); configs/conll04-cpu.yaml: 0.4, chosen on dev
     # (benchmarks/relation_threshold.py, docs/results.md §7)
     relation_threshold: float = 0.0
+    # what the pair classifier (anchor.pair_classifier) does with the decoded entities: off; union: add each
+    # relation it scores at least pair_threshold between two decoded entities that the decoder did not write
+    # (type signatures as in decode.signatures); replace: its relations instead of the decoder's
+    pair_relations: str = "off"
+    pair_threshold: float = 0.5
 
     def validate(self) -> None:
         if self.num_beams < 1:
@@ -64,6 +70,10 @@ class DecodeConfig:
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ValueError(f"decode.relation_threshold must be in [0, 1], got {self.relation_threshold}")
+        if self.pair_relations not in PAIR_MODES:
+            raise ValueError(f"decode.pair_relations must be one of {', '.join(PAIR_MODES)}, got {self.pair_relations!r}")
+        if not 0.0 < self.pair_threshold <= 1.0:
+            raise ValueError(f"decode.pair_threshold must be in (0, 1], got {self.pair_threshold}")
         if self.relation_bias != 0 and self.space != "copy":
             raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")
 
@@ -81,6 +91,8 @@ class DecodeResult:
     document_errors: list[dict[str, int]] = field(default_factory=list)  # per document: ``errors`` of its own
     precision: str = "fp32"  # what the search computed in
     below_threshold: int = 0  # relations left out for scoring under decode.relation_threshold
+    pair_added: int = 0  # relations the pair classifier added (decode.pair_relations: union or replace)
+    pair_replaced: int = 0  # decoder relations that decode.pair_relations: replace set aside
 
     @property
     def malformed(self) -> int:
@@ -120,6 +132,11 @@ def predict(
     has_tagger = (cfg.constrained and (cfg.entity_coverage or cfg.tagger_spans) and model.heads is not None
                   and model.heads.entity_tagger is not None)
     bias = _relation_bias(model, cfg.relation_bias) if copy_space else None
+    pairs = cfg.pair_relations != "off" and model.heads is not None and model.heads.pair is not None
+    if cfg.pair_relations != "off" and not pairs:
+        log.warning("decode.pair_relations is %s but this model has no pair classifier (anchor.pair_classifier): "
+                    "ignored", cfg.pair_relations)
+    sigs = model.schema.signatures if cfg.signatures and model.schema.signatures else None
     examples: list[Example] = make_examples(model, docs, with_targets=False)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
     out: list[Document | None] = [None] * len(docs)
@@ -156,7 +173,7 @@ def predict(
                     constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
                     procs.append(constraint)
                 gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=enc)
-        for i, ex, src, gen, probs in zip(idx, chunk, sources, gens, span_probs, strict=True):
+        for row, (i, ex, src, gen, probs) in enumerate(zip(idx, chunk, sources, gens, span_probs, strict=True)):
             # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
             # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
             parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
@@ -164,6 +181,9 @@ def predict(
             doc = parsed.document
             if cfg.constrained and cfg.tagger_spans and probs:
                 doc = _with_tagger_confidence(doc, probs)
+            if pairs:
+                with _autocast(model.device, precision), torch.no_grad():
+                    doc = _with_pair_relations(model, enc[row], src, doc, cfg, sigs, result)
             if cfg.relation_threshold > 0:
                 kept = relations_scoring_at_least(doc, cfg.relation_threshold)
                 result.below_threshold += len(doc.relations) - len(kept.relations)
@@ -188,6 +208,49 @@ def relations_scoring_at_least(doc: Document, threshold: float) -> Document:
     drops low-scoring entities)."""
     return doc.with_annotations(doc.entities, [r for r in doc.relations
                                                if (1.0 if r.score is None else r.score) >= threshold])
+
+
+def _with_pair_relations(model, enc: torch.Tensor, src, doc: Document, cfg: DecodeConfig, sigs, result) -> Document:
+    """``doc`` with the pair classifier's relations between its entities (``decode.pair_relations``): each
+    ordered pair of two entities the source holds, each relation type scoring at least ``pair_threshold`` whose
+    signature the schema allows (when ``sigs``); the score is the classifier's probability. ``union`` adds those
+    the decoder did not write; ``replace`` keeps only the classifier's."""
+    from .batching import entity_piece_spans
+    from .types import Relation
+
+    spans = entity_piece_spans(src, doc.entities)
+    types = {t: k for k, t in enumerate(model.schema.entity_types)}
+    keep = [i for i, (e, s) in enumerate(zip(doc.entities, spans, strict=True)) if s is not None and e.type in types]
+    pairs = [(h, t) for h in keep for t in keep if h != t]
+    if pairs:
+        dev = enc.device
+        n = len(keep)
+        where = {i: k for k, i in enumerate(keep)}
+        probs = model.heads.pair(
+            enc[None], torch.zeros(n, dtype=torch.long, device=dev),
+            torch.tensor([spans[i][0] for i in keep], device=dev), torch.tensor([spans[i][1] for i in keep], device=dev),
+            torch.tensor([types[doc.entities[i].type] for i in keep], device=dev),
+            torch.tensor([where[h] for h, _ in pairs], device=dev), torch.tensor([where[t] for _, t in pairs], device=dev),
+        ).float().sigmoid().tolist()  # (Np, R)
+    else:
+        probs = []
+    names = list(model.schema.relation_types)
+    found = []
+    for (h, t), row in zip(pairs, probs, strict=True):
+        for k, p in enumerate(row):
+            if p < cfg.pair_threshold:
+                continue
+            if sigs is not None and (doc.entities[h].type, names[k], doc.entities[t].type) not in sigs:
+                continue
+            found.append(Relation(h, t, names[k], score=p))
+    if cfg.pair_relations == "replace":
+        result.pair_replaced += len(doc.relations)
+        result.pair_added += len(found)
+        return doc.with_annotations(doc.entities, found)
+    have = {(r.head, r.tail, r.type) for r in doc.relations}
+    added = [r for r in found if (r.head, r.tail, r.type) not in have]
+    result.pair_added += len(added)
+    return doc.with_annotations(doc.entities, list(doc.relations) + added)
 
 
 def _unread_tokens(ex: Example) -> int:

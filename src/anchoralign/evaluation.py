@@ -38,6 +38,8 @@ def evaluate_documents(
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected
     scores["relations_below_threshold"] = result.below_threshold  # left out by decode.relation_threshold
+    if result.pair_added or result.pair_replaced:  # decode.pair_relations
+        scores["pair_relations"] = {"added": result.pair_added, "replaced": result.pair_replaced}
     scores["violations"] = violations(result.documents, schema)
     if result.anchor_spans is not None:
         grouping = getattr(getattr(model, "config", None), "grouping", "anchor")

@@ -131,9 +131,9 @@ class Seq2SeqIE(nn.Module):
         self.label_smoothing = 0.0  # set by the training loop (train.label_smoothing)
         self.anchor = anchor or AnchorConfig(scorer=False, alignment=False)
         self.heads: AnchorHeads | None = None
-        if self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging:
+        if self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging or self.anchor.pair_classifier:
             self.heads = AnchorHeads(self.hidden_sizes()[0], self.hidden_sizes()[1], self.anchor,
-                                     len(schema.entity_types))
+                                     len(schema.entity_types), len(schema.relation_types))
         self.kind = kind
         self.tokenizer = tokenizer
         self.schema = schema
@@ -155,7 +155,8 @@ class Seq2SeqIE(nn.Module):
         return h, h
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Total loss = generation + λ_anchor · anchor scorer + λ_align · alignment (each also returned)."""
+        """Total loss = generation + λ_anchor · anchor scorer + λ_entity · entity tagger + λ_align · alignment
+        + λ_pair · pair classifier (each also returned)."""
         out = self._generation(batch)
         out["gen_loss"] = out["loss"]
         if self.heads is not None and "anchor_tags" in batch:
@@ -168,6 +169,9 @@ class Seq2SeqIE(nn.Module):
             if self.heads.anchor_proj is not None:
                 out["align_loss"] = self.heads.align_loss(out["encoder_hidden"], out["decoder_hidden"], batch)
                 out["loss"] = out["loss"] + self.anchor.lambda_align * out["align_loss"]
+            if self.heads.pair is not None:
+                out["pair_loss"] = self.heads.pair_loss(out["encoder_hidden"], batch)
+                out["loss"] = out["loss"] + self.anchor.lambda_pair * out["pair_loss"]
         return out
 
     def _generation(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
