@@ -173,7 +173,8 @@ def predict(
                     constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
                     procs.append(constraint)
                 gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=enc)
-        for row, (i, ex, src, gen, probs) in enumerate(zip(idx, chunk, sources, gens, span_probs, strict=True)):
+        parsed_docs = []
+        for ex, src, gen, probs in zip(chunk, sources, gens, span_probs, strict=True):
             # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
             # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
             parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
@@ -181,15 +182,18 @@ def predict(
             doc = parsed.document
             if cfg.constrained and cfg.tagger_spans and probs:
                 doc = _with_tagger_confidence(doc, probs)
-            if pairs:
-                with _autocast(model.device, precision), torch.no_grad():
-                    doc = _with_pair_relations(model, enc[row], src, doc, cfg, sigs, result)
+            parsed_docs.append((doc, parsed.errors))
+        if pairs:
+            with _autocast(model.device, precision), torch.no_grad():
+                docs_now = _with_pair_relations(model, enc, sources, [d for d, _ in parsed_docs], cfg, sigs, result)
+            parsed_docs = [(d, e) for d, (_, e) in zip(docs_now, parsed_docs, strict=True)]
+        for i, gen, (doc, errors) in zip(idx, gens, parsed_docs, strict=True):
             if cfg.relation_threshold > 0:
                 kept = relations_scoring_at_least(doc, cfg.relation_threshold)
                 result.below_threshold += len(doc.relations) - len(kept.relations)
                 doc = kept
-            out[i], generated[i], doc_errors[i] = doc, gen, dict(parsed.errors)
-            for kind, n in parsed.errors.items():
+            out[i], generated[i], doc_errors[i] = doc, gen, dict(errors)
+            for kind, n in errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
         if constraint is not None:
             result.rejected += constraint.rejected
@@ -210,47 +214,60 @@ def relations_scoring_at_least(doc: Document, threshold: float) -> Document:
                                                if (1.0 if r.score is None else r.score) >= threshold])
 
 
-def _with_pair_relations(model, enc: torch.Tensor, src, doc: Document, cfg: DecodeConfig, sigs, result) -> Document:
-    """``doc`` with the pair classifier's relations between its entities (``decode.pair_relations``): each
-    ordered pair of two entities the source holds, each relation type scoring at least ``pair_threshold`` whose
-    signature the schema allows (when ``sigs``); the score is the classifier's probability. ``union`` adds those
-    the decoder did not write; ``replace`` keeps only the classifier's."""
+def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Document], cfg: DecodeConfig, sigs,
+                         result: DecodeResult) -> list[Document]:
+    """``docs`` (rows of ``enc``, (B, L, H)) with the pair classifier's relations between their entities
+    (``decode.pair_relations``), one forward pass for the batch: each ordered pair of two entities the source
+    holds, each relation type scoring at least ``pair_threshold`` whose signature the schema allows (when
+    ``sigs``); the score is the classifier's probability. ``union`` adds those the decoder did not write;
+    ``replace`` keeps only the classifier's."""
     from .batching import entity_piece_spans
     from .types import Relation
 
-    spans = entity_piece_spans(src, doc.entities)
     types = {t: k for k, t in enumerate(model.schema.entity_types)}
-    keep = [i for i, (e, s) in enumerate(zip(doc.entities, spans, strict=True)) if s is not None and e.type in types]
-    pairs = [(h, t) for h in keep for t in keep if h != t]
-    if pairs:
+    ent_item, ent_start, ent_end, ent_type, heads, tails, owners = [], [], [], [], [], [], []
+    for row, (src, doc) in enumerate(zip(sources, docs, strict=True)):
+        where = {}
+        for i, (e, span) in enumerate(zip(doc.entities, entity_piece_spans(src, doc.entities), strict=True)):
+            if span is not None and e.type in types:
+                where[i] = len(ent_item)
+                ent_item.append(row)
+                ent_start.append(span[0])
+                ent_end.append(span[1])
+                ent_type.append(types[e.type])
+        for h in where:
+            for t in where:
+                if h != t:
+                    heads.append(where[h])
+                    tails.append(where[t])
+                    owners.append((row, h, t))
+    found: list[list[Relation]] = [[] for _ in docs]
+    if owners:
         dev = enc.device
-        n = len(keep)
-        where = {i: k for k, i in enumerate(keep)}
-        probs = model.heads.pair(
-            enc[None], torch.zeros(n, dtype=torch.long, device=dev),
-            torch.tensor([spans[i][0] for i in keep], device=dev), torch.tensor([spans[i][1] for i in keep], device=dev),
-            torch.tensor([types[doc.entities[i].type] for i in keep], device=dev),
-            torch.tensor([where[h] for h, _ in pairs], device=dev), torch.tensor([where[t] for _, t in pairs], device=dev),
-        ).float().sigmoid().tolist()  # (Np, R)
-    else:
-        probs = []
-    names = list(model.schema.relation_types)
-    found = []
-    for (h, t), row in zip(pairs, probs, strict=True):
-        for k, p in enumerate(row):
-            if p < cfg.pair_threshold:
-                continue
-            if sigs is not None and (doc.entities[h].type, names[k], doc.entities[t].type) not in sigs:
-                continue
-            found.append(Relation(h, t, names[k], score=p))
-    if cfg.pair_relations == "replace":
-        result.pair_replaced += len(doc.relations)
-        result.pair_added += len(found)
-        return doc.with_annotations(doc.entities, found)
-    have = {(r.head, r.tail, r.type) for r in doc.relations}
-    added = [r for r in found if (r.head, r.tail, r.type) not in have]
-    result.pair_added += len(added)
-    return doc.with_annotations(doc.entities, list(doc.relations) + added)
+
+        def long(x: list[int]) -> torch.Tensor:
+            return torch.tensor(x, dtype=torch.long, device=dev)
+
+        probs = model.heads.pair(enc, long(ent_item), long(ent_start), long(ent_end), long(ent_type), long(heads),
+                                 long(tails)).float().sigmoid().tolist()  # (Np, R)
+        names = list(model.schema.relation_types)
+        for (row, h, t), scores in zip(owners, probs, strict=True):
+            ents = docs[row].entities
+            for k, p in enumerate(scores):
+                if p >= cfg.pair_threshold and (sigs is None or (ents[h].type, names[k], ents[t].type) in sigs):
+                    found[row].append(Relation(h, t, names[k], score=p))
+    out = []
+    for doc, rels in zip(docs, found, strict=True):
+        if cfg.pair_relations == "replace":
+            result.pair_replaced += len(doc.relations)
+            result.pair_added += len(rels)
+            out.append(doc.with_annotations(doc.entities, rels))
+            continue
+        have = {(r.head, r.tail, r.type) for r in doc.relations}
+        added = [r for r in rels if (r.head, r.tail, r.type) not in have]
+        result.pair_added += len(added)
+        out.append(doc.with_annotations(doc.entities, list(doc.relations) + added))
+    return out
 
 
 def _unread_tokens(ex: Example) -> int:
