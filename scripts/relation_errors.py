@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relation_errors: error: {args.pred} has {len(pred)} documents, {args.gold} has {len(gold)}",
               file=sys.stderr)
         return 2
-    for i, (g, p) in enumerate(zip(gold, pred)):
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
         for name, doc in ((args.gold, g), (args.pred, p)):
             try:
                 _relations(doc)

@@ -4,11 +4,14 @@ schema's signatures allow, and a saved model that reloads with it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from anchoralign.anchor_heads import AnchorConfig
 from anchoralign.batching import collate, entity_piece_spans, make_examples, pair_tensors
+from anchoralign.cli import main
 from anchoralign.decode import DecodeConfig, predict
 from anchoralign.model import load_model, save_model
 
@@ -142,3 +145,18 @@ def test_bad_settings_are_rejected() -> None:
         DecodeConfig(pair_threshold=0.0).validate()
     with pytest.raises(ValueError, match="pair_negatives"):
         AnchorConfig(pair_negatives=-1).validate()
+
+
+def test_evaluate_prints_what_the_pair_classifier_added(tmp_path, capsys) -> None:
+    save_model(_trained(tmp_path), tmp_path / "m")
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in toy_docs()), encoding="utf-8")
+    out = tmp_path / "scores.json"
+    argv = ["evaluate", "--model", str(tmp_path / "m"), "--input", str(gold), "--format", "jsonl",
+            "--output", str(out), "--set", "decode.pair_relations=replace", "--set", "decode.pair_threshold=0.5"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads(out.read_text())["pair_relations"]
+    assert saved["added"] > 0
+    assert (f"pair classifier (decode.pair_relations replace, threshold 0.5): {saved['added']} relations added, "
+            f"{saved['replaced']} decoder relations replaced") in printed

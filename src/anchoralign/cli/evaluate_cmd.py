@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         if decode.relation_threshold > 0:
             print(f"relations left out for scoring under decode.relation_threshold {decode.relation_threshold}: "
                   f"{scores['relations_below_threshold']}")
+        if decode.pair_relations != "off":
+            pair = scores.get("pair_relations", {"added": 0, "replaced": 0})
+            print(f"pair classifier (decode.pair_relations {decode.pair_relations}, threshold "
+                  f"{decode.pair_threshold}): {pair['added']} relations added, {pair['replaced']} decoder "
+                  "relations replaced")
         print(f"constraint violations in the predictions: {scores['violations']}")
         if "anchor_scorer" in scores:
             a = scores["anchor_scorer"]
