@@ -1,4 +1,4 @@
-"""Where RE+ errors come from: each missed gold relation and each false predicted relation, by cause.
+"""Where RE+ and NER errors come from: each missed gold relation or entity and each false one, by cause.
 
     python scripts/relation_errors.py --gold ../shared/data/conll04/test.json --pred runs/demo/test_predictions.json
 
@@ -51,6 +51,26 @@ def relation_errors(gold: list[dict], pred: list[dict]) -> Counter:
     return c
 
 
+def entity_errors(gold: list[dict], pred: list[dict]) -> Counter:
+    """NER strict counts: ``ent_tp``; false entities (``ent_fp_*``) and missed ones (``ent_fn_*``) by cause: the
+    right span with another type, a span that overlaps one of the other side's with other boundaries, or none."""
+    c: Counter = Counter()
+    for g, p in zip(gold, pred, strict=True):
+        g_ents = {(e["start"], e["end"], e["type"]) for e in g["entities"]}
+        p_ents = {(e["start"], e["end"], e["type"]) for e in p["entities"]}
+        for mine, other, side in ((p_ents - g_ents, g_ents, "fp"), (g_ents - p_ents, p_ents, "fn")):
+            spans = {x[:2] for x in other}
+            for a, b, _ in mine:
+                if (a, b) in spans:
+                    c[f"ent_{side}_other_type"] += 1
+                elif any(s < b and a < e for s, e in spans):
+                    c[f"ent_{side}_other_boundaries"] += 1
+                else:
+                    c[f"ent_{side}_no_overlap"] += 1
+        c["ent_tp"] += len(g_ents & p_ents)
+    return c
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gold", required=True)
@@ -74,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             except (KeyError, TypeError, IndexError) as e:
                 print(f"relation_errors: error: {name}: record {i}: not a SpERT document ({e!r})", file=sys.stderr)
                 return 2
-    for k, v in sorted(relation_errors(gold, pred).items()):
+    for k, v in sorted((relation_errors(gold, pred) + entity_errors(gold, pred)).items()):
         print(f"{k}\t{v}")
     return 0
 

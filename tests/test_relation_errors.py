@@ -39,6 +39,17 @@ def test_each_error_has_one_cause(tmp_path, capsys) -> None:
     assert "has 2 documents" in capsys.readouterr().err
 
 
+def test_each_entity_error_has_one_cause() -> None:
+    gold = [_doc([(0, 2, "Org"), (3, 4, "Peop"), (5, 6, "Loc")], [])]
+    # Org cut to (0, 1); Peop typed Loc; Loc at 5 found; a false Other at 7
+    pred = [_doc([(0, 1, "Org"), (3, 4, "Loc"), (5, 6, "Loc"), (7, 8, "Other")], [])]
+    c = relation_errors.entity_errors(gold, pred)
+    assert c["ent_tp"] == 1
+    assert c["ent_fp_other_boundaries"] == 1 and c["ent_fn_other_boundaries"] == 1
+    assert c["ent_fp_other_type"] == 1 and c["ent_fn_other_type"] == 1
+    assert c["ent_fp_no_overlap"] == 1 and "ent_fn_no_overlap" not in c
+
+
 def test_a_malformed_record_is_named(tmp_path, capsys) -> None:
     g, p = tmp_path / "g.json", tmp_path / "p.json"
     g.write_text(json.dumps([_doc([(0, 1, "Peop")], [])]))

@@ -13,6 +13,11 @@
   them; the two types] from the encoder states (span means), trained with binary cross-entropy on every
   ordered pair of gold entities (SpERT's relation classifier, on the shared encoder). At decoding
   (``decode.pair_relations``) it adds the relations between the decoded entities that the decoder left out.
+- Span classifier (``anchor.span_classifier``; not in the paper, see docs/method.md): an entity-type classifier
+  over every span of up to ``span_max_width`` tokens, each read as [first piece; last piece; span mean; a width
+  embedding] (SpERT's entity classifier, on the shared encoder), trained with cross-entropy on the gold spans
+  and a capped sample of the others. With ``decode.span_source: classifier`` its spans, not the BIO tagger's,
+  are the mentions the grammar allows.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "alignment_loss", "bio_spans", "typed_bio_spans"]
+__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "alignment_loss", "bio_spans", "typed_bio_spans"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
 
@@ -49,17 +54,25 @@ class AnchorConfig:
     pair_classifier: bool = False
     lambda_pair: float = 1.0
     pair_negatives: int = 100  # at most this many unrelated ordered pairs per training document
+    # An entity-type classifier over token spans (SpanClassifier); decode.span_source: classifier reads its spans
+    span_classifier: bool = False
+    lambda_span: float = 1.0
+    span_max_width: int = 8  # tokens; longer gold entities are not learned (counted in the training log)
+    span_negatives: int = 100  # at most this many non-entity spans per training document
 
     def validate(self) -> None:
-        for name in ("lambda_anchor", "lambda_align", "lambda_entity", "lambda_pair"):
+        for name in ("lambda_anchor", "lambda_align", "lambda_entity", "lambda_pair", "lambda_span"):
             if getattr(self, name) < 0:
                 raise ValueError(f"anchor.{name} must be >= 0, got {getattr(self, name)}")
         if not self.temperature > 0:
             raise ValueError(f"anchor.temperature must be > 0, got {self.temperature}")
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"anchor.threshold must be in [0, 1], got {self.threshold}")
-        if self.pair_negatives < 0:
-            raise ValueError(f"anchor.pair_negatives must be >= 0, got {self.pair_negatives}")
+        if self.pair_negatives < 0 or self.span_negatives < 0:
+            raise ValueError(f"anchor.pair_negatives and anchor.span_negatives must be >= 0, got "
+                             f"{self.pair_negatives}, {self.span_negatives}")
+        if self.span_max_width < 1:
+            raise ValueError(f"anchor.span_max_width must be >= 1, got {self.span_max_width}")
         if self.top_k < 0 or self.proj_dim < 1:
             raise ValueError(f"anchor.top_k must be >= 0 and anchor.proj_dim >= 1, got {self.top_k}, {self.proj_dim}")
 
@@ -83,6 +96,17 @@ class AnchorHeads(nn.Module):
         self.relation_proj = _mlp(dec_hidden, dec_hidden, cfg.proj_dim) if cfg.alignment else None
         self.pair = (PairClassifier(enc_hidden, n_entity_types, n_relation_types)
                      if cfg.pair_classifier and n_entity_types and n_relation_types else None)
+        self.span = (SpanClassifier(enc_hidden, n_entity_types, cfg.span_max_width)
+                     if cfg.span_classifier and n_entity_types else None)
+
+    def span_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of each sampled span's class (0: not an entity, 1 + k: entity type k), averaged over
+        spans (0 for a batch without spans, still through the head's parameters)."""
+        assert self.span is not None
+        logits = self.span(enc, batch["span_item"], batch["span_start"], batch["span_end"], batch["span_width"])
+        if logits.size(0) == 0:
+            return logits.sum()
+        return F.cross_entropy(logits, batch["span_label"])
 
     def pair_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Binary cross-entropy of each ordered gold-entity pair's relation types (multi-hot), summed over types
@@ -149,6 +173,26 @@ class PairClassifier(nn.Module):
         between = mean(ent_item[head], lo, hi)  # zeros when hi == lo
         types = self.type_embedding(ent_type)
         return self.mlp(torch.cat([ents[head], ents[tail], between, types[head], types[tail]], dim=-1))
+
+
+class SpanClassifier(nn.Module):
+    """Entity-type logits (Ns, 1 + T; class 0: not an entity) for spans given as piece spans ``[start, end)`` of
+    the encoder states with their width in tokens: [first piece; last piece; mean of the span; width embedding]."""
+
+    WIDTH_DIM = 25
+
+    def __init__(self, hidden: int, n_entity_types: int, max_width: int) -> None:
+        super().__init__()
+        self.width_embedding = nn.Embedding(max_width + 1, self.WIDTH_DIM)
+        self.mlp = _mlp(3 * hidden + self.WIDTH_DIM, hidden, 1 + n_entity_types)
+
+    def forward(self, enc: torch.Tensor, item: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                width: torch.Tensor) -> torch.Tensor:
+        enc = enc.float()
+        csum = F.pad(enc.cumsum(1), (0, 0, 1, 0))  # (B, L+1, H)
+        mean = (csum[item, end] - csum[item, start]) / (end - start).clamp_min(1)[:, None].float()
+        width = width.clamp_max(self.width_embedding.num_embeddings - 1)
+        return self.mlp(torch.cat([enc[item, start], enc[item, end - 1], mean, self.width_embedding(width)], -1))
 
 
 def alignment_loss(anchors: torch.Tensor, relations: torch.Tensor, owner: torch.Tensor, temperature: float) -> torch.Tensor:

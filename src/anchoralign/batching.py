@@ -69,6 +69,8 @@ def collate(model, examples: list[Example]) -> dict[str, torch.Tensor]:
             batch.update(_anchor_tensors(model, examples))
             if model.heads.pair is not None:
                 batch.update(pair_tensors(model, examples, model.anchor.pair_negatives))
+            if model.heads.span is not None:
+                batch.update(span_tensors(model, examples, model.anchor.span_max_width, model.anchor.span_negatives))
     if getattr(model, "heads", None) is not None:
         batch.update(word_tensors(examples))
     return batch
@@ -166,6 +168,50 @@ def entity_piece_spans(source: Source, entities) -> list[tuple[int, int] | None]
         ps = [first[t] for t in range(e.start, e.end) if t in first]
         out.append((min(ps), max(last[t] for t in range(e.start, e.end) if t in last) + 1) if ps else None)
     return out
+
+
+def candidate_spans(source: Source, max_width: int) -> list[tuple[int, int, int, int]]:
+    """Every span of 1 to ``max_width`` consecutive encoded tokens, as ``(token start, token end, first piece,
+    end piece)``, in order of start and width."""
+    tokens = sorted(t for t in set(source.piece_token) if t >= 0)
+    out = []
+    for i, a in enumerate(tokens):
+        for j in range(i, min(i + max_width, len(tokens))):
+            b = tokens[j]
+            if b - a != j - i:  # not consecutive tokens (cannot happen for one passage; kept safe)
+                break
+            pa, pb = source.token_pieces(a), source.token_pieces(b)
+            out.append((a, b + 1, pa[0], pb[1]))  # type: ignore[index]
+    return out
+
+
+def span_tensors(model, examples: list[Example], max_width: int, max_negatives: int) -> dict[str, torch.Tensor]:
+    """The span classifier's training tensors: every gold entity of at most ``max_width`` tokens whose tokens were
+    all encoded (label 1 + its type's index), and of the other candidate spans at most ``max_negatives`` per
+    document (label 0), drawn with a generator seeded by the document's id; as piece spans ``span_start`` /
+    ``span_end`` of row ``span_item`` with the width in tokens."""
+    types = {t: k for k, t in enumerate(model.schema.entity_types)}
+    item, start, end, width, label = [], [], [], [], []
+    for b, ex in enumerate(examples):
+        gold: dict[tuple[int, int], int] = {}
+        for e in ex.doc.entities:
+            if e.type in types:
+                gold.setdefault((e.start, e.end), 1 + types[e.type])
+        spans = candidate_spans(ex.source, max_width)
+        negatives = [sp for sp in spans if (sp[0], sp[1]) not in gold]
+        if len(negatives) > max_negatives:
+            random.Random(ex.doc.id).shuffle(negatives)
+            negatives = negatives[:max_negatives]
+        for a, z, ps, pe in [sp for sp in spans if (sp[0], sp[1]) in gold] + negatives:
+            item.append(b)
+            start.append(ps)
+            end.append(pe)
+            width.append(z - a)
+            label.append(gold.get((a, z), 0))
+    long = torch.long
+    return {"span_item": torch.tensor(item, dtype=long), "span_start": torch.tensor(start, dtype=long),
+            "span_end": torch.tensor(end, dtype=long), "span_width": torch.tensor(width, dtype=long),
+            "span_label": torch.tensor(label, dtype=long)}
 
 
 def pair_tensors(model, examples: list[Example], max_negatives: int) -> dict[str, torch.Tensor]:

@@ -30,6 +30,7 @@ __all__ = ["DecodeConfig", "DecodeResult", "predict", "make_grammar", "relations
 log = logging.getLogger(__name__)
 SPACES = ("copy", "vocab")
 PAIR_MODES = ("off", "union", "replace")
+SPAN_SOURCES = ("tagger", "classifier")
 
 
 @dataclass
@@ -40,6 +41,10 @@ class DecodeConfig:
     anchor_candidates: bool = True  # anchor groups open only at the anchor scorer's candidates (if trained)
     entity_coverage: bool = True  # do not end before every entity start the tagger predicts is generated
     tagger_spans: bool = False  # every mention is one of the entity tagger's typed spans, with its type
+    # where those typed spans (and the coverage's entity starts) come from: tagger, the BIO entity tagger
+    # (anchor.entity_tagging); classifier, the span classifier (anchor.span_classifier): each span whose likeliest
+    # class is an entity type, the likelier first where two overlap
+    span_source: str = "tagger"
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
@@ -70,6 +75,8 @@ class DecodeConfig:
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ValueError(f"decode.relation_threshold must be in [0, 1], got {self.relation_threshold}")
+        if self.span_source not in SPAN_SOURCES:
+            raise ValueError(f"decode.span_source must be one of {', '.join(SPAN_SOURCES)}, got {self.span_source!r}")
         if self.pair_relations not in PAIR_MODES:
             raise ValueError(f"decode.pair_relations must be one of {', '.join(PAIR_MODES)}, got {self.pair_relations!r}")
         if not 0.0 < self.pair_threshold <= 1.0:
@@ -129,8 +136,9 @@ def predict(
     copy_space = model.kind == "copy" and cfg.space == "copy"
     grammar = make_grammar(model, cfg)
     has_scorer = model.heads is not None and model.heads.scorer is not None
+    span_head = _uses_span_classifier(model, cfg)
     has_tagger = (cfg.constrained and (cfg.entity_coverage or cfg.tagger_spans) and model.heads is not None
-                  and model.heads.entity_tagger is not None)
+                  and (model.heads.entity_tagger is not None or span_head))
     bias = _relation_bias(model, cfg.relation_bias) if copy_space else None
     pairs = cfg.pair_relations != "off" and model.heads is not None and model.heads.pair is not None
     if cfg.pair_relations != "off" and not pairs:
@@ -156,7 +164,10 @@ def predict(
                 sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
             span_probs: list[dict] = [{} for _ in chunk]
             if has_tagger:
-                sources, span_probs = _with_entity_starts(model, enc, batch, sources)
+                if span_head:
+                    sources, span_probs = _with_classifier_spans(model, enc, sources)
+                else:
+                    sources, span_probs = _with_entity_starts(model, enc, batch, sources)
                 if result.tagger_spans is None:
                     result.tagger_spans = [[] for _ in docs]
                 for i, src in zip(idx, sources, strict=True):
@@ -285,12 +296,61 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
     sigs = schema.signatures if cfg.signatures and schema.signatures else None
     symmetric = {n for n, t in schema.relation_types.items() if t.symmetric}
     has_scorer = model.heads is not None and model.heads.scorer is not None
-    has_tagger = model.heads is not None and model.heads.entity_tagger is not None
+    has_tagger = model.heads is not None and (model.heads.entity_tagger is not None or _uses_span_classifier(model, cfg))
     if cfg.tagger_spans and not has_tagger:
         log.warning("decode.tagger_spans is on but this model has no entity tagger (anchor.entity_tagging): ignored")
     return Grammar(model.vocab, fmt, signatures=sigs, symmetric=symmetric, consistent_types=cfg.consistent_types,
                    use_anchor_starts=cfg.anchor_candidates and has_scorer and fmt == "anchor",
                    entity_coverage=cfg.entity_coverage and has_tagger, tagger_spans=cfg.tagger_spans and has_tagger)
+
+
+def _uses_span_classifier(model, cfg: DecodeConfig) -> bool:
+    """Whether the typed spans come from the span classifier (``decode.span_source: classifier`` and a model that
+    has one; warned and read from the tagger otherwise)."""
+    if cfg.span_source != "classifier":
+        return False
+    if model.heads is None or model.heads.span is None:
+        log.warning("decode.span_source is classifier but this model has no span classifier "
+                    "(anchor.span_classifier): the entity tagger's spans are used")
+        return False
+    return True
+
+
+def _with_classifier_spans(model, enc, sources: list) -> tuple[list, list[dict]]:
+    """Sources carrying the span classifier's typed spans (``Source.entity_spans``) and their first tokens
+    (``entity_starts``); and per source, each span's probability of its type. A candidate span is kept when an
+    entity type is its likeliest class; of overlapping ones the likelier is kept (flat entities)."""
+    from dataclasses import replace
+
+    from .batching import candidate_spans
+
+    width = model.anchor.span_max_width
+    cands = [candidate_spans(src, width) for src in sources]
+    item = [b for b, c in enumerate(cands) for _ in c]
+    flat = [sp for c in cands for sp in c]
+    dev = enc.device
+    out, span_probs = [], []
+    if not flat:
+        return [replace(s, entity_starts=frozenset(), entity_spans=frozenset()) for s in sources], [{} for _ in sources]
+    t = torch.tensor([[sp[2], sp[3], sp[1] - sp[0]] for sp in flat], dtype=torch.long, device=dev)
+    probs = model.heads.span(enc, torch.tensor(item, device=dev), t[:, 0], t[:, 1], t[:, 2]).float().softmax(-1)
+    best, cls = probs.max(-1)
+    best, cls = best.tolist(), cls.tolist()
+    names = list(model.schema.entity_types)
+    k = 0
+    for src, c in zip(sources, cands, strict=True):
+        found = [(best[k + i], sp[0], sp[1], names[cls[k + i] - 1]) for i, sp in enumerate(c) if cls[k + i] > 0]
+        k += len(c)
+        taken: set[int] = set()
+        scores = {}
+        for p, a, b, name in sorted(found, key=lambda x: (-x[0], x[1], x[2])):
+            if taken.isdisjoint(range(a, b)):
+                taken.update(range(a, b))
+                scores[(a, b, name)] = p
+        out.append(replace(src, entity_starts=frozenset(a for a, _, _ in scores),
+                           entity_spans=frozenset(scores)))
+        span_probs.append(scores)
+    return out, span_probs
 
 
 def _with_entity_starts(model, enc, batch, sources: list) -> tuple[list, list[dict]]:

@@ -131,7 +131,8 @@ class Seq2SeqIE(nn.Module):
         self.label_smoothing = 0.0  # set by the training loop (train.label_smoothing)
         self.anchor = anchor or AnchorConfig(scorer=False, alignment=False)
         self.heads: AnchorHeads | None = None
-        if self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging or self.anchor.pair_classifier:
+        if (self.anchor.scorer or self.anchor.alignment or self.anchor.entity_tagging or self.anchor.pair_classifier
+                or self.anchor.span_classifier):
             self.heads = AnchorHeads(self.hidden_sizes()[0], self.hidden_sizes()[1], self.anchor,
                                      len(schema.entity_types), len(schema.relation_types))
         self.kind = kind
@@ -156,7 +157,7 @@ class Seq2SeqIE(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Total loss = generation + λ_anchor · anchor scorer + λ_entity · entity tagger + λ_align · alignment
-        + λ_pair · pair classifier (each also returned)."""
+        + λ_pair · pair classifier + λ_span · span classifier (each also returned)."""
         out = self._generation(batch)
         out["gen_loss"] = out["loss"]
         if self.heads is not None and "anchor_tags" in batch:
@@ -172,6 +173,9 @@ class Seq2SeqIE(nn.Module):
             if self.heads.pair is not None:
                 out["pair_loss"] = self.heads.pair_loss(out["encoder_hidden"], batch)
                 out["loss"] = out["loss"] + self.anchor.lambda_pair * out["pair_loss"]
+            if self.heads.span is not None:
+                out["span_loss"] = self.heads.span_loss(out["encoder_hidden"], batch)
+                out["loss"] = out["loss"] + self.anchor.lambda_span * out["span_loss"]
         return out
 
     def _generation(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

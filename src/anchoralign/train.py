@@ -241,6 +241,13 @@ def train(
                      repeated)
     if skipped and main:
         log.warning("targets: %s (of %d training documents)", skipped, len(examples))
+    if model.anchor.span_classifier and main:
+        width = model.anchor.span_max_width
+        wide = sum(1 for ex in examples for e in ex.doc.entities if e.end - e.start > width)
+        if wide:
+            log.warning("span classifier: %d training entities are longer than anchor.span_max_width %d tokens "
+                        "and are not learned as spans (of %d)", wide, width,
+                        sum(len(ex.doc.entities) for ex in examples))
     n_batches = -(-len(examples) // tc.batch_size)  # what _batches yields: its windows are whole batches
     per_rank = -(-n_batches // world)  # batches each rank trains on per epoch (shard pads to equal shares)
     steps_per_epoch = -(-per_rank // tc.grad_accum)  # the ranks step together
