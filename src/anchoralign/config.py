@@ -149,6 +149,9 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             raise InputError(f"config field {key}: expected a number, got {value!r}") from None
     if isinstance(current, list):
         return list(value) if isinstance(value, list) else [v for v in str(value).split(",") if v]
+    if isinstance(value, bool) and isinstance(current, str):
+        # YAML 1.1 reads off/on/no/yes as booleans: `pair_relations: off` (a file or --set) means the string
+        return "on" if value else "off"
     return value if isinstance(value, str) else str(value) if not isinstance(value, dict) else value
 
 

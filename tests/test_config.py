@@ -1,0 +1,23 @@
+"""Config files and --set overrides: YAML's booleans do not leak into string fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchoralign.config import load_config
+from anchoralign.errors import InputError
+
+
+def test_off_is_a_string_for_string_fields(tmp_path) -> None:
+    # YAML 1.1 reads `off` as false: `pair_relations: off` must still mean "off", in a file and in --set
+    path = tmp_path / "c.yaml"
+    path.write_text("decode:\n  pair_relations: off\n  constrained: off\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.decode.pair_relations == "off" and cfg.decode.constrained is False
+    cfg = load_config(None, ["decode.pair_relations=union", "decode.pair_relations=off"])
+    assert cfg.decode.pair_relations == "off"
+
+
+def test_a_boolean_where_a_choice_is_expected_names_the_field() -> None:
+    with pytest.raises(InputError, match="span_source"):
+        load_config(None, ["decode.span_source=yes"])
