@@ -3,9 +3,11 @@ scorer that learns, candidates that reach the constraint, and a saved model that
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
-from anchoralign.anchor_heads import AnchorConfig, alignment_loss, bio_spans
+from anchoralign.anchor_heads import AnchorConfig, alignment_loss, bio_spans, typed_bio_viterbi
 from anchoralign.batching import collate, make_examples
 from anchoralign.decode import DecodeConfig, predict
 from anchoralign.evaluation import evaluate_documents
@@ -78,3 +80,35 @@ def test_bio_readers_start_a_span_at_every_orphan_inside_tag() -> None:
     # O=0; type 0: B=1, I=2; type 1: B=3, I=4. An I after an O, or after another type, opens its own span.
     assert typed_bio_spans([1, 2, 0, 2, 3, 4, 2, 0]) == [(0, 2, 0), (3, 4, 0), (4, 6, 1), (6, 7, 0)]
     assert bio_spans([2, 2, 0, 2, 1, 2, 1]) == [(0, 2), (3, 4), (4, 6), (6, 7)]
+
+
+def _valid(tags: tuple[int, ...]) -> bool:
+    prev = 0
+    for t in tags:
+        if t > 0 and t % 2 == 0 and prev not in (t - 1, t):
+            return False
+        prev = t
+    return True
+
+
+def test_viterbi_finds_the_best_valid_tag_sequence_by_enumeration() -> None:
+    g = torch.Generator().manual_seed(0)
+    for n_types, width in ((1, 5), (2, 4), (3, 3)):
+        c = 1 + 2 * n_types
+        lp = torch.randn(6, width, c, generator=g).log_softmax(-1)
+        lengths = torch.tensor([width, width, 1, 2, width - 1, 3])
+        mask = torch.arange(width)[None, :] < lengths[:, None]
+        got = typed_bio_viterbi(lp, mask)
+        for row in range(6):
+            n = int(lengths[row])
+            best = max((seq for seq in itertools.product(range(c), repeat=n) if _valid(seq)),
+                       key=lambda seq: sum(float(lp[row, i, t]) for i, t in enumerate(seq)))
+            assert tuple(got[row, :n].tolist()) == best
+            assert got[row, n:].eq(0).all()
+
+
+def test_viterbi_mends_what_argmax_breaks() -> None:
+    # two types (B1=1, I1=2, B2=3, I2=4): argmax reads B1 I2, a span that changes type midway
+    p = torch.tensor([[[0.05, 0.80, 0.05, 0.05, 0.05], [0.05, 0.05, 0.40, 0.05, 0.45]]])
+    assert p.argmax(-1).tolist() == [[1, 4]]
+    assert typed_bio_viterbi(p.log(), torch.ones(1, 2, dtype=torch.bool)).tolist() == [[1, 2]]

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "alignment_loss", "bio_spans", "typed_bio_spans"]
+__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "alignment_loss", "bio_spans", "typed_bio_spans",
+           "typed_bio_viterbi"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
 
@@ -227,3 +228,37 @@ def typed_bio_spans(tags: list[int]) -> list[tuple[int, int, int]]:
             if t > 0:
                 start, kind = i, k
     return spans
+
+
+def typed_bio_viterbi(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The most probable *valid* typed BIO sequence per row (B, W) under per-word log-probabilities (B, W, 1 + 2T)
+    (0: outside, 1 + 2k: begins type k, 2 + 2k: inside type k): an inside tag of type k only after a begin or
+    inside tag of type k, never first. ``mask`` (B, W) marks the real words (each row's words come first);
+    padding gets tag 0. Unlike a per-word argmax, a span cannot change type midway or start with an inside tag."""
+    b, w, c = log_probs.shape
+    lp = log_probs.float()
+    if w == 0:
+        return torch.zeros(b, 0, dtype=torch.long, device=lp.device)
+    inside = torch.zeros(c, dtype=torch.bool, device=lp.device)
+    inside[2::2] = True
+    allowed = ~inside[None, :].expand(c, c).clone()  # (prev, cur): anything may follow anything but an inside tag
+    for k in range(2, c, 2):
+        allowed[k - 1, k] = allowed[k, k] = True  # inside k after begin k or inside k
+    neg = torch.finfo(torch.float32).min / 4
+    trans = torch.where(allowed, 0.0, neg)
+    score = torch.where(inside, neg, lp[:, 0])  # (B, C)
+    back = []
+    for i in range(1, w):
+        cand = score[:, :, None] + trans  # (B, prev, cur)
+        best, arg = cand.max(1)
+        step = mask[:, i, None]
+        score = torch.where(step, best + lp[:, i], score)  # past a row's last word its score carries over
+        back.append(torch.where(step, arg, torch.arange(c, device=lp.device)))  # and points to itself
+    tags = torch.empty(b, w, dtype=torch.long, device=lp.device)
+    last = score.argmax(-1)
+    tags[:, w - 1] = last
+    for i in range(w - 1, 0, -1):
+        last = back[i - 1].gather(1, last[:, None]).squeeze(1)
+        tags[:, i - 1] = last
+    return tags.masked_fill(~mask, 0)
+

@@ -45,6 +45,10 @@ class DecodeConfig:
     # (anchor.entity_tagging); classifier, the span classifier (anchor.span_classifier): each span whose likeliest
     # class is an entity type, the likelier first where two overlap
     span_source: str = "tagger"
+    # how the BIO tagger's tags are read: viterbi, the likeliest valid tag sequence (an inside tag continues a
+    # span of its type); argmax, each word's likeliest tag (an orphan inside tag opens a span of its own).
+    # viterbi: test NER higher on all 6 CoNLL04 models tried, dev level (docs/results.md §7)
+    tagger_decoding: str = "viterbi"
     num_beams: int = 1
     batch_size: int = 32
     max_new_tokens: int = 192
@@ -75,6 +79,8 @@ class DecodeConfig:
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ValueError(f"decode.relation_threshold must be in [0, 1], got {self.relation_threshold}")
+        if self.tagger_decoding not in ("viterbi", "argmax"):
+            raise ValueError(f"decode.tagger_decoding must be viterbi or argmax, got {self.tagger_decoding!r}")
         if self.span_source not in SPAN_SOURCES:
             raise ValueError(f"decode.span_source must be one of {', '.join(SPAN_SOURCES)}, got {self.span_source!r}")
         if self.pair_relations not in PAIR_MODES:
@@ -167,7 +173,7 @@ def predict(
                 if span_head:
                     sources, span_probs = _with_classifier_spans(model, enc, sources)
                 else:
-                    sources, span_probs = _with_entity_starts(model, enc, batch, sources)
+                    sources, span_probs = _with_entity_starts(model, enc, batch, sources, cfg.tagger_decoding)
                 if result.tagger_spans is None:
                     result.tagger_spans = [[] for _ in docs]
                 for i, src in zip(idx, sources, strict=True):
@@ -353,18 +359,22 @@ def _with_classifier_spans(model, enc, sources: list) -> tuple[list, list[dict]]
     return out, span_probs
 
 
-def _with_entity_starts(model, enc, batch, sources: list) -> tuple[list, list[dict]]:
+def _with_entity_starts(model, enc, batch, sources: list, decoding: str = "viterbi") -> tuple[list, list[dict]]:
     """Sources carrying the tokens where the entity tagger predicts an entity begins (a B tag), and its typed
     spans (``Source.entity_spans``, read by the grammar only with ``decode.tagger_spans``); and per source,
     each typed span's probability under the tagger: the product of its words' tag probabilities, times the
     probability that the next word does not continue it."""
     from dataclasses import replace
 
-    from .anchor_heads import typed_bio_spans
+    from .anchor_heads import typed_bio_spans, typed_bio_viterbi
 
     idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
     probs = model.heads.entity_tagger(enc.gather(1, idx).float()).softmax(-1)  # (B, W, C)
-    best, tags = probs.max(-1)  # (B, W)
+    if decoding == "viterbi":
+        tags = typed_bio_viterbi(probs.clamp_min(1e-12).log(), batch["word_mask"])
+        best = probs.gather(-1, tags[..., None]).squeeze(-1)
+    else:
+        best, tags = probs.max(-1)  # (B, W)
     names = list(model.schema.entity_types)  # the tagger's type order (batching._entity_tags)
     out, span_probs = [], []
     for row, src in enumerate(sources):
