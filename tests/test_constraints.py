@@ -217,3 +217,20 @@ def test_near_the_length_limit_the_sequence_closes_between_pieces() -> None:
     allowed_near = set(torch.nonzero(near(torch.tensor([prefix]), torch.zeros(1, 200))[0] == 0).flatten().tolist())
     assert VOCAB.eos_id not in allowed_far and m["<ent>"] in allowed_far
     assert VOCAB.eos_id in allowed_near
+
+
+def test_a_start_offered_near_the_limit_parses_though_coverage_would_not_offer_it() -> None:
+    # near the length limit the constraint offers mention starts without entity coverage (closing_options);
+    # stepping over such a start must keep it as a candidate, else the mention dead-ends and the output breaks
+    src = source_for(WORDS)
+    m = VOCAB.markers
+    grammar = Grammar(VOCAB, "anchor", entity_coverage=True)
+    covered = type(src)(src.ids, src.piece_token, None, frozenset({1, 5}))  # tagger starts: tokens 1 and 5
+    state = grammar.step(State(), m["<ent>"], covered)
+    sat = 3  # piece of token 2, "sat": no tagger start, so coverage offers only tokens 1 and 5 ...
+    assert sat not in grammar.options(state, covered)[1]
+    assert sat in grammar.closing_options(state, covered)[1]  # ... but near the limit any start is offered
+    state = grammar.step(state, covered.ids[sat], covered, pos=sat)
+    assert state.cands == (sat,)
+    ids, positions = grammar.closing_options(state, covered)
+    assert m["<type>"] in ids  # the one-word mention can close

@@ -490,6 +490,12 @@ class Grammar:
             n = len(state.mention)
             if not state.mention:
                 cands = tuple(s for s in self._starts(state, source) if source.ids[s] == tok and (pos < 0 or s == pos))
+                if not cands and self.entity_coverage:
+                    # coverage decides what is offered, not what parses: near the length limit the constraint
+                    # offers starts without it (closing_options), and a piece taken there must stay placeable
+                    with self._no_coverage():
+                        starts = self._starts(state, source)
+                    cands = tuple(s for s in starts if source.ids[s] == tok and (pos < 0 or s == pos))
             else:
                 cands = tuple(
                     s
