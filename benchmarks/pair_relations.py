@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,8 +32,8 @@ def main() -> int:
 
     import torch
 
+    from anchoralign.api import saved_decode_config
     from anchoralign.data.registry import load_split, resolve_data_dir
-    from anchoralign.decode import DecodeConfig
     from anchoralign.evaluation import evaluate_documents
     from anchoralign.model import load_model
 
@@ -47,8 +47,7 @@ def main() -> int:
         if model.heads is None or model.heads.pair is None:
             print(f"error: {path} has no pair classifier (train with anchor.pair_classifier: true)", file=sys.stderr)
             return 2
-        saved = json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8"))["run"]["decode"]
-        base = DecodeConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(DecodeConfig)}})
+        base = saved_decode_config(path)
         rows = []
         for mode, pair_t, rel_t in SETTINGS:
             cfg = replace(base, pair_relations=mode, pair_threshold=pair_t, relation_threshold=rel_t)

@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import statistics
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,8 +29,8 @@ def main() -> int:
 
     import torch
 
+    from anchoralign.api import saved_decode_config
     from anchoralign.data.registry import load_split, resolve_data_dir
-    from anchoralign.decode import DecodeConfig
     from anchoralign.evaluation import evaluate_documents
     from anchoralign.model import load_model
 
@@ -42,8 +42,7 @@ def main() -> int:
     deltas: dict[str, list[float]] = {}
     for path in args.models:
         model = load_model(path, torch.device("cpu"))
-        saved = json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8"))["run"]["decode"]
-        base = DecodeConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(DecodeConfig)}})
+        base = saved_decode_config(path)
         if not base.tagger_spans or model.heads is None or model.heads.entity_tagger is None:
             print(f"{path}: its decoding does not read the tagger's spans (decode.tagger_spans, an entity tagger); "
                   "skipped")

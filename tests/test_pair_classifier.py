@@ -15,7 +15,7 @@ from anchoralign.cli import main
 from anchoralign.decode import DecodeConfig, predict
 from anchoralign.model import load_model, save_model
 
-from .tiny import make_doc, tiny_model, toy_docs
+from .tiny import make_doc, overfit_tiny_model, tiny_model, toy_docs
 
 
 def _model(tmp_path, **kw):
@@ -87,14 +87,7 @@ def test_a_batch_without_pairs_gives_zero_loss_through_the_head(tmp_path) -> Non
 
 
 def _trained(tmp_path):
-    model = _model(tmp_path)
-    batch = collate(model, make_examples(model, toy_docs()))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        opt.zero_grad()
-        model(batch)["loss"].backward()
-        opt.step()
-    return model
+    return overfit_tiny_model(tmp_path, anchor=AnchorConfig(pair_classifier=True))
 
 
 def test_union_adds_only_signature_valid_relations_between_decoded_entities(tmp_path) -> None:

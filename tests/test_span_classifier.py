@@ -12,7 +12,7 @@ from anchoralign.batching import candidate_spans, collate, make_examples, span_t
 from anchoralign.decode import DecodeConfig, predict
 from anchoralign.model import load_model, save_model
 
-from .tiny import make_doc, tiny_model, toy_docs
+from .tiny import make_doc, overfit_tiny_model, tiny_model, toy_docs
 
 
 def _model(tmp_path, **kw):
@@ -67,14 +67,7 @@ def test_span_loss_reaches_the_head_and_falls(tmp_path) -> None:
 
 
 def _trained(tmp_path):
-    model = _model(tmp_path)
-    batch = collate(model, make_examples(model, toy_docs()))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        opt.zero_grad()
-        model(batch)["loss"].backward()
-        opt.step()
-    return model
+    return overfit_tiny_model(tmp_path, anchor=AnchorConfig(span_classifier=True))
 
 
 def test_decoded_mentions_are_the_classifiers_flat_spans(tmp_path) -> None:

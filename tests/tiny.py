@@ -66,3 +66,20 @@ def tiny_model(tmp_path, config: ModelConfig | None = None, anchor=None):
     tok = tiny_tokenizer(tmp_path, words)
     cfg = config or ModelConfig(backbone="tiny", max_source_length=64, max_target_length=96)
     return build_model(cfg, schema, encoder_config=tiny_encoder_config(len(tok)), tokenizer=tok, anchor=anchor)
+
+
+def overfit_tiny_model(tmp_path, anchor=None, steps: int = 150):
+    """A tiny model (seed 0) trained ``steps`` full-batch AdamW steps on ``toy_docs``: enough to learn them."""
+    import torch
+
+    from anchoralign.batching import collate, make_examples
+
+    torch.manual_seed(0)
+    model = tiny_model(tmp_path, anchor=anchor)
+    batch = collate(model, make_examples(model, toy_docs()))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        opt.zero_grad()
+        model(batch)["loss"].backward()
+        opt.step()
+    return model
