@@ -44,7 +44,12 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
         for r in saved["variants"][v]:
             assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
             assert r["code"].keys() == {"commit", "dirty"} and r["resumed"] is False
+            assert r["schedule_cut"] is False and r["epochs_run"] == 1
     assert "| full |" in (tmp_path / "results.md").read_text()
+    # a run that train.max_minutes cut is named in the table
+    cut = json.loads(json.dumps(saved))
+    cut["variants"]["flat"][1]["schedule_cut"] = True
+    assert "| flat (seed 2 cut by train.max_minutes) |" in summary_table(cut)
     # the status of a directory: every run finished; with a run's evaluation gone, the table says what is done
     full = summary_table(finished_runs(tmp_path, variants, [1, 2]))
     assert "seeds done" not in full and "| flat |" in full

@@ -134,6 +134,7 @@ def run_experiment(
                        "protocol": scores["protocol"], "main": scores["main"], "figures": scores["figures"],
                        "macro": {t: scores[t]["macro"]["f1"] for t in TASKS},
                        "malformed": scores["malformed"], "best_epoch": result.best_epoch,
+                       "epochs_run": result.epochs_run, "schedule_cut": result.schedule_cut,
                        "train_seconds": round(train_s, 1), "test_seconds": round(time.time() - t1, 1),
                        # the code that finished the run; a resumed run began on code recorded elsewhere
                        "code": code, "resumed": resumed}
@@ -146,6 +147,10 @@ def run_experiment(
                     f.unlink()
             rows.append(summary)
             log.info("%s seed %d: %s", variant, seed, {t: round(summary[t], 4) for t in TASKS})
+            if result.schedule_cut:
+                log.warning("%s seed %d: train.max_minutes cut its schedule after epoch %d of %d: this run did not "
+                            "get the budget the others had (delete %s and raise train.max_minutes to rerun it)",
+                            variant, seed, result.epochs_run, result.epochs_planned, run_dir)
         results["variants"][variant] = rows
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(summary_table(results) + "\n")
@@ -222,7 +227,9 @@ def summary_table(results: dict) -> str:
         mal = statistics.fmean(r["malformed"] for r in rows)
         secs = statistics.fmean(r["train_seconds"] for r in rows)
         done = f" {', '.join(str(r['seed']) for r in rows)} |" if partial else ""
-        lines.append(f"| {variant} | {' | '.join(cells)} | {mal:.1f} | {secs:.0f} |{done}")
+        cut = [str(r["seed"]) for r in rows if r.get("schedule_cut")]
+        mark = f" (seed {', '.join(cut)} cut by train.max_minutes)" if cut else ""
+        lines.append(f"| {variant}{mark} | {' | '.join(cells)} | {mal:.1f} | {secs:.0f} |{done}")
     if "sharing" in results:
         sh = results["sharing"]["test"]
         lines += ["", f"Test sentences with two or more relations sharing an entity: "
