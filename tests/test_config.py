@@ -19,5 +19,8 @@ def test_off_is_a_string_for_string_fields(tmp_path) -> None:
 
 
 def test_a_boolean_where_a_choice_is_expected_names_the_field() -> None:
-    with pytest.raises(InputError, match="span_source"):
+    with pytest.raises(InputError, match="span_source.*got 'yes'"):
         load_config(None, ["decode.span_source=yes"])
+    # boolean fields still take the YAML 1.1 words
+    cfg = load_config(None, ["decode.constrained=no", "decode.signatures=off", "decode.tagger_spans=yes"])
+    assert cfg.decode.constrained is False and cfg.decode.signatures is False and cfg.decode.tagger_spans is True

@@ -171,14 +171,14 @@ def entity_piece_spans(source: Source, entities) -> list[tuple[int, int] | None]
 
 
 def candidate_spans(source: Source, max_width: int) -> list[tuple[int, int, int, int]]:
-    """Every span of 1 to ``max_width`` consecutive encoded tokens, as ``(token start, token end, first piece,
-    end piece)``, in order of start and width."""
+    """Every span of 1 to ``max_width`` tokens whose first and last tokens were encoded, as ``(token start,
+    token end, first piece, end piece)``, in order of start and width (a token inside that encodes to no piece,
+    such as a zero-width character, does not break a span)."""
     tokens = sorted(t for t in set(source.piece_token) if t >= 0)
     out = []
     for i, a in enumerate(tokens):
-        for j in range(i, min(i + max_width, len(tokens))):
-            b = tokens[j]
-            if b - a != j - i:  # not consecutive tokens (cannot happen for one passage; kept safe)
+        for b in tokens[i:]:
+            if b - a >= max_width:
                 break
             pa, pb = source.token_pieces(a), source.token_pieces(b)
             out.append((a, b + 1, pa[0], pb[1]))  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,9 +150,6 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             raise InputError(f"config field {key}: expected a number, got {value!r}") from None
     if isinstance(current, list):
         return list(value) if isinstance(value, list) else [v for v in str(value).split(",") if v]
-    if isinstance(value, bool) and isinstance(current, str):
-        # YAML 1.1 reads off/on/no/yes as booleans: `pair_relations: off` (a file or --set) means the string
-        return "on" if value else "off"
     return value if isinstance(value, str) else str(value) if not isinstance(value, dict) else value
 
 
@@ -193,13 +191,30 @@ def _set(obj: Any, key: str, value: Any, prefix: str = "") -> None:
         setattr(obj, head, _coerce(value, current, full))
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's booleans: only true and false (any case). YAML 1.1 also reads yes/no/on/off as
+    booleans, which turned `pair_relations: off` into False; boolean fields still accept those words
+    (``_coerce``), string fields now keep them as written."""
+
+
+_Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:bool"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def load_yaml(text: str):
+    """Parse a config's YAML (YAML 1.2 booleans: see ``_Loader``)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     """Apply ``key=value`` strings (dotted keys, YAML values) to ``cfg``."""
     for item in overrides:
         key, eq, raw = item.partition("=")
         if not eq or not key:
             raise InputError(f"--set expects key=value, got {item!r}")
-        _set(cfg, key.strip(), yaml.safe_load(raw) if raw else "")
+        _set(cfg, key.strip(), load_yaml(raw) if raw else "")
     return cfg
 
 
@@ -209,7 +224,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = load_yaml(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:
             raise InputError(f"cannot read config: {e}", path=path) from None
         if not isinstance(raw, dict):

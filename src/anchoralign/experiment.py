@@ -192,10 +192,22 @@ def _finished_summary(run_dir: Path) -> dict | None:
     if not f.is_file():
         return None
     try:
-        return json.loads(f.read_text())["summary"]
+        summary = json.loads(f.read_text())["summary"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise InputError(f"{f}: not a finished run's test metrics ({type(e).__name__}: {e}); remove it to "
                          "train that run again") from None
+    if "schedule_cut" not in summary:  # finished before the runner recorded it: the run's metadata.json has it
+        try:
+            meta = json.loads((run_dir / "metadata.json").read_text())
+            summary["schedule_cut"] = bool(meta.get("schedule_cut", False))
+            summary["epochs_run"] = meta.get("epochs_completed")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            pass
+    if summary.get("schedule_cut"):
+        log.warning("%s: train.max_minutes cut this run's schedule (after epoch %s): it did not get the budget "
+                    "the others had (delete the directory and raise train.max_minutes to rerun it)",
+                    run_dir, summary.get("epochs_run"))
+    return summary
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
