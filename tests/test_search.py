@@ -8,6 +8,7 @@ constrained and free, both formats and the anchor-guided restrictions on and off
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -236,3 +237,35 @@ def test_relation_threshold_leaves_out_exactly_the_relations_scoring_under_it(tm
     assert kept.below_threshold == sum(s < cut for s in scores) > 0
     with pytest.raises(ValueError, match="relation_threshold"):
         DecodeConfig(relation_threshold=1.5).validate()
+
+
+def test_entity_threshold_leaves_out_only_low_scoring_entities_in_no_relation(tmp_path) -> None:
+    """decode.entity_threshold: of the entities in no relation, those scoring under the threshold are left out
+    and counted; every relation stays with its arguments (re-indexed); out-of-range values are refused."""
+    from anchoralign.decode import standalone_entities_scoring_at_least
+    from anchoralign.types import Relation
+
+    from .tiny import make_doc
+
+    doc = make_doc("d", "Ann met Bob in Rome on Monday".split(),
+                   [(0, 1, "Peop"), (2, 3, "Peop"), (4, 5, "Loc"), (6, 7, "Other")], [(2, 1, "Live_In")])
+    scored = [replace(e, score=s) for e, s in zip(doc.entities, (0.9, 0.1, 0.2, 0.3), strict=True)]
+    doc = doc.with_annotations(scored, [Relation(2, 1, "Live_In", score=0.8)])
+    out = standalone_entities_scoring_at_least(doc, 0.5)
+    assert [(e.start, e.type) for e in out.entities] == [(0, "Peop"), (2, "Peop"), (4, "Loc")]  # Bob, Rome: related
+    assert [(out.entities[r.head].start, r.type, out.entities[r.tail].start) for r in out.relations] == [
+        (4, "Live_In", 2)]
+
+    model = _sharp_model(tmp_path, 3)
+    docs = _random_docs(random.Random(5), 12)
+    cfg = DecodeConfig(batch_size=5, max_new_tokens=48, precision="fp32")
+    plain = predict(model, docs, cfg)
+    scores = sorted(e.score for d in plain.documents for e in d.entities)  # this random model relates nothing
+    assert len(scores) >= 4 and not any(d.relations for d in plain.documents)
+    cut = scores[len(scores) // 2]
+    kept = predict(model, docs, replace(cfg, entity_threshold=cut))
+    for a, b in zip(plain.documents, kept.documents, strict=True):
+        assert b.entities == [e for e in a.entities if e.score >= cut]
+    assert kept.entities_below_threshold == sum(s < cut for s in scores) > 0
+    with pytest.raises(ValueError, match="entity_threshold"):
+        DecodeConfig(entity_threshold=-0.1).validate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from transformers import LogitsProcessorList
@@ -62,6 +62,9 @@ class DecodeConfig:
     # stay. 0: off. SpERT filters its relations the same way (0.4); configs/conll04-cpu.yaml: 0.4, chosen on dev
     # (benchmarks/relation_threshold.py, docs/results.md §7)
     relation_threshold: float = 0.0
+    # entities in no (kept) relation whose score is under this are left out; entities in a relation always stay,
+    # so relations are untouched. 0: off. configs/conll04-cpu.yaml: chosen on dev (benchmarks/entity_threshold.py)
+    entity_threshold: float = 0.0
     # what the pair classifier (anchor.pair_classifier) does with the decoded entities: off; union: add each
     # relation it scores at least pair_threshold between two decoded entities that the decoder did not write
     # (type signatures as in decode.signatures); replace: its relations instead of the decoder's
@@ -77,6 +80,8 @@ class DecodeConfig:
             raise ValueError(f"decode.space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"decode.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if not 0.0 <= self.entity_threshold <= 1.0:
+            raise ValueError(f"decode.entity_threshold must be in [0, 1], got {self.entity_threshold}")
         if not 0.0 <= self.relation_threshold <= 1.0:
             raise ValueError(f"decode.relation_threshold must be in [0, 1], got {self.relation_threshold}")
         if self.tagger_decoding not in ("viterbi", "argmax"):
@@ -104,6 +109,7 @@ class DecodeResult:
     document_errors: list[dict[str, int]] = field(default_factory=list)  # per document: ``errors`` of its own
     precision: str = "fp32"  # what the search computed in
     below_threshold: int = 0  # relations left out for scoring under decode.relation_threshold
+    entities_below_threshold: int = 0  # entities in no relation left out under decode.entity_threshold
     pair_added: int = 0  # relations the pair classifier added (decode.pair_relations: union or replace)
     pair_replaced: int = 0  # decoder relations that decode.pair_relations: replace set aside
 
@@ -209,6 +215,10 @@ def predict(
                 kept = relations_scoring_at_least(doc, cfg.relation_threshold)
                 result.below_threshold += len(doc.relations) - len(kept.relations)
                 doc = kept
+            if cfg.entity_threshold > 0:
+                kept = standalone_entities_scoring_at_least(doc, cfg.entity_threshold)
+                result.entities_below_threshold += len(doc.entities) - len(kept.entities)
+                doc = kept
             out[i], generated[i], doc_errors[i] = doc, gen, dict(errors)
             for kind, n in errors.items():
                 result.errors[kind] = result.errors.get(kind, 0) + n
@@ -229,6 +239,19 @@ def relations_scoring_at_least(doc: Document, threshold: float) -> Document:
     drops low-scoring entities)."""
     return doc.with_annotations(doc.entities, [r for r in doc.relations
                                                if (1.0 if r.score is None else r.score) >= threshold])
+
+
+def standalone_entities_scoring_at_least(doc: Document, threshold: float) -> Document:
+    """``doc`` without the entities that are in no relation and score under ``threshold`` (an unscored one counts
+    as 1); every entity in a relation stays, so the relations are unchanged (``decode.entity_threshold``)."""
+    in_relation = {r.head for r in doc.relations} | {r.tail for r in doc.relations}
+    keep = [i for i, e in enumerate(doc.entities)
+            if i in in_relation or (1.0 if e.score is None else e.score) >= threshold]
+    if len(keep) == len(doc.entities):
+        return doc
+    index = {old: new for new, old in enumerate(keep)}
+    return doc.with_annotations([doc.entities[i] for i in keep],
+                                [replace(r, head=index[r.head], tail=index[r.tail]) for r in doc.relations])
 
 
 def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Document], cfg: DecodeConfig, sigs,
@@ -326,8 +349,6 @@ def _with_classifier_spans(model, enc, sources: list) -> tuple[list, list[dict]]
     """Sources carrying the span classifier's typed spans (``Source.entity_spans``) and their first tokens
     (``entity_starts``); and per source, each span's probability of its type. A candidate span is kept when an
     entity type is its likeliest class; of overlapping ones the likelier is kept (flat entities)."""
-    from dataclasses import replace
-
     from .batching import candidate_spans
 
     width = model.anchor.span_max_width
@@ -364,8 +385,6 @@ def _with_entity_starts(model, enc, batch, sources: list, decoding: str = "viter
     spans (``Source.entity_spans``, read by the grammar only with ``decode.tagger_spans``); and per source,
     each typed span's probability under the tagger: the product of its words' tag probabilities, times the
     probability that the next word does not continue it."""
-    from dataclasses import replace
-
     from .anchor_heads import typed_bio_spans, typed_bio_viterbi
 
     idx = batch["word_pos"][..., None].expand(-1, -1, enc.size(-1))  # (B, W, H)
@@ -401,8 +420,6 @@ def _with_tagger_confidence(doc: Document, probs: dict) -> Document:
     """With ``decode.tagger_spans`` the grammar forces each mention's extent and type to one of the tagger's
     spans, so the decoder's steps there have probability 1: the tagger's span probability stands in for them,
     multiplied into each entity's score and into each relation's score for both its arguments."""
-    from dataclasses import replace
-
     def p(i: int) -> float:
         e = doc.entities[i]
         return probs.get((e.start, e.end, e.type), 1.0)
@@ -414,8 +431,6 @@ def _with_tagger_confidence(doc: Document, probs: dict) -> Document:
 
 def _with_anchor_candidates(model, enc, batch, chunk: list[Example], idx: list[int], result: DecodeResult) -> list:
     """Sources carrying the anchor scorer's candidate starts; records predicted anchors and candidates."""
-    from dataclasses import replace
-
     from .anchor_heads import bio_spans
 
     logits = model.heads.tag_logits(enc, batch["word_pos"])  # (B, W, 3), computed once for both uses

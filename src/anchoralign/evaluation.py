@@ -38,6 +38,7 @@ def evaluate_documents(
     scores["malformed_by_kind"] = dict(sorted(result.errors.items()))
     scores["constraint_rejections"] = result.rejected
     scores["relations_below_threshold"] = result.below_threshold  # left out by decode.relation_threshold
+    scores["entities_below_threshold"] = result.entities_below_threshold  # left out by decode.entity_threshold
     if result.pair_added or result.pair_replaced:  # decode.pair_relations
         scores["pair_relations"] = {"added": result.pair_added, "replaced": result.pair_replaced}
     scores["violations"] = violations(result.documents, schema)

@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"pair classifier (decode.pair_relations {decode.pair_relations}, threshold "
                   f"{decode.pair_threshold}): {pair['added']} relations added, {pair['replaced']} decoder "
                   "relations replaced")
+        if decode.entity_threshold > 0:
+            print(f"entities in no relation left out for scoring under decode.entity_threshold "
+                  f"{decode.entity_threshold}: {scores['entities_below_threshold']}")
         print(f"constraint violations in the predictions: {scores['violations']}")
         if "anchor_scorer" in scores:
             a = scores["anchor_scorer"]
