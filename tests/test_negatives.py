@@ -7,10 +7,18 @@ import logging
 
 import pytest
 
+from anchoralign import probe
 from anchoralign.cli import main
 from anchoralign.config import TrainConfig
 from anchoralign.data.tokenize import tokenize_text
-from anchoralign.negatives import FRAMES, negated_rewrite, negative_documents
+from anchoralign.negatives import (
+    FRAMES,
+    VERB_FRAMES,
+    WRAPPERS,
+    negated_rewrite,
+    negative_documents,
+    wrapped_sentence,
+)
 from anchoralign.types import Document, Entity, Relation
 
 from .tiny import toy_docs
@@ -52,14 +60,15 @@ def test_rewrite_needs_an_auxiliary_close_between_the_arguments() -> None:
 
 
 def test_frames_name_both_arguments_and_no_relation() -> None:
-    docs = [_doc(f"Person{i} Smith works for Acme Corp{i} .", [(f"Person{i} Smith", "Peop"), (f"Acme Corp{i}", "Org")],
+    # no auxiliary and no final ".": neither rewrites nor wrapped sentences, frames only, half the set
+    docs = [_doc(f"Person{i} Smith works for Acme Corp{i}", [(f"Person{i} Smith", "Peop"), (f"Acme Corp{i}", "Org")],
                  [(0, 1, "Work_For")]) for i in range(30)]
     res = negative_documents(docs, 0.5, seed=3)
-    assert len(res.documents) == 15 and res.counts == {"frames": 15}  # no auxiliary: frames only, half the set
+    assert len(res.documents) == 15 and res.counts == {"frames": 15}
     for d in res.documents:
         assert d.relations == [] and len(d.entities) == 2
         assert [e.type for e in d.entities] == ["Peop", "Org"]
-        assert any(d.text.startswith(f.split("{A}")[0]) for f in FRAMES)
+        assert any(d.text.startswith(f.split("{A}")[0]) for f in FRAMES + VERB_FRAMES)
         for e in d.entities:
             assert d.entity_text(e).split() == d.words[e.start : e.end]
     # deterministic for a seed, and another seed draws other pairs
@@ -75,6 +84,67 @@ def test_rewrites_come_first_within_the_budget() -> None:
             for i in range(10)]
     res = negative_documents(docs, 0.3, seed=1)
     assert res.counts == {"rewrites": 3} and all(d.meta["negative"] == "rewrite" for d in res.documents)
+
+
+def test_wrapped_sentence_keeps_entities_and_drops_every_relation() -> None:
+    doc = _doc("The police said Smith killed Jones in Paris .", [("Smith", "Peop"), ("Jones", "Peop"), ("Paris", "Loc")],
+               [(0, 1, "Kill"), (1, 2, "Live_In")])
+    new = wrapped_sentence(doc, "Whether {S} remains an open question.")
+    assert new is not None
+    assert new.text == "Whether the police said Smith killed Jones in Paris remains an open question."
+    assert new.relations == [] and new.meta["negative"] == "wrapped"
+    for t in new.tokens:
+        assert new.text[t.start : t.end] == t.text
+    assert [t.text for t in new.tokens][:3] == ["Whether", "the", "police"] and new.tokens[-1].text == "."
+    assert [(new.entity_text(e), e.type) for e in new.entities] == [("Smith", "Peop"), ("Jones", "Peop"),
+                                                                    ("Paris", "Loc")]
+    assert [new.words[e.start : e.end] for e in new.entities] == [["Smith"], ["Jones"], ["Paris"]]
+    # an entity first keeps its capital; a sentence with quotes, without a final "." or without relations is left
+    first = _doc("Smith killed Jones .", [("Smith", "Peop"), ("Jones", "Peop")], [(0, 1, "Kill")])
+    assert wrapped_sentence(first, "It is doubtful that {S}.").text == "It is doubtful that Smith killed Jones."
+    quoted = _doc("` ` Smith killed Jones , ' ' he said .", [("Smith", "Peop"), ("Jones", "Peop")], [(0, 1, "Kill")])
+    assert wrapped_sentence(quoted, WRAPPERS[0]) is None
+    assert wrapped_sentence(_doc("Smith killed Jones", [("Smith", "Peop"), ("Jones", "Peop")], [(0, 1, "Kill")]),
+                            WRAPPERS[0]) is None
+    assert wrapped_sentence(_doc("Smith met Jones .", [("Smith", "Peop"), ("Jones", "Peop")], []), WRAPPERS[0]) is None
+
+
+def test_kinds_take_turns_after_the_rewrites() -> None:
+    docs = [_doc(f"Lee{i} was born in Rome .", [(f"Lee{i}", "Peop"), ("Rome", "Loc")], [(0, 1, "Live_In")])
+            for i in range(4)]
+    docs += [_doc(f"Smith{i} works for Acme .", [(f"Smith{i}", "Peop"), ("Acme", "Org")], [(0, 1, "Work_For")])
+             for i in range(16)]
+    res = negative_documents(docs, 0.7, seed=2)  # 14: 4 rewrites, then 5 wrapped and 5 frames in turn
+    assert res.counts == {"rewrites": 4, "wrapped": 5, "frames": 5}
+    kinds = [d.meta["negative"] for d in res.documents]
+    assert kinds[:4] == ["rewrite"] * 4 and kinds[4:] == ["wrapped", "frame"] * 5
+    assert all(d.relations == [] for d in res.documents[4:])
+
+
+def test_the_wording_stays_apart_from_the_probe() -> None:
+    """What trains the model not to invent relations must not be what the probe measures it with: no frame or
+    wrapper shares a probe template's content words (beyond the slots and a few function words)."""
+    stop = {"a", "an", "the", "and", "in", "on", "of", "to", "that", "was", "were", "is", "it", "for", "with",
+            "by", "about", "at", "has", "had", "been", "not", "any", "as", "its", "same", "no", "never", "whether",
+            "there", "during"}
+
+    def words(template: str) -> set[str]:
+        import re
+
+        return {w.lower() for w in re.findall(r"[A-Za-z]+", re.sub(r"\{\w+\}", " ", template))} - stop
+
+    ours = {w for t in FRAMES + VERB_FRAMES + WRAPPERS for w in words(t)}
+    theirs = set()
+    for group in (probe.NEGATED, probe.HEDGED, probe.CONTROL):
+        for templates in group.values():
+            for t in templates:
+                theirs |= words(t)
+    for t in probe.COOCCURRENCE:
+        theirs |= words(t)
+    # shared by the first twelve frames, written before this test, in sentences of another shape ("X and Y were
+    # mentioned in the same article" vs "... in the same report"; "Officials denied any tie between X and Y")
+    known = {"mentioned", "list", "included", "both", "named", "report", "tuesday", "denied", "rumors", "reports"}
+    assert ours & theirs <= known, sorted(ours & theirs - known)
 
 
 def test_config_bounds() -> None:

@@ -9,10 +9,17 @@ annotated and no relation:
   in Philadelphia" -> "Betsy Ross was not born in Philadelphia"), and every relation with an argument after
   the insertion is removed (it may be under the negation: "Rome is not in Lazio and Naples in Campania"); the
   entities, and the relations wholly before it, stay, their offsets shifted;
+- **wrapped** real training sentences: a short training sentence (at most ``MAX_WRAP_TOKENS`` tokens, ending
+  in ".", no quotation marks) put inside a clause that denies or doubts it ("It was never proven that
+  <sentence>.", "Whether <sentence> remains an open question."); its entities stay, every relation goes;
 - **synthetic** sentences that name two entities of a training relation (its real mention strings and types)
-  in a frame that states no relation: co-occurrence ("Among those named were A and B."), denial or doubt
-  ("Officials denied any tie between A and B."). The frames name no relation type, so they fit any English
-  schema; they are written apart from the probe's templates (``probe.py``), which test what this teaches.
+  in a frame that states no relation: co-occurrence ("Among those named were A and B."), an action that relates
+  neither ("A thanked B for the invitation.", ``VERB_FRAMES``), denial or doubt ("Officials denied any tie
+  between A and B."). The frames name no relation type, so they fit any English schema.
+
+All the wording is written apart from the probe's templates (``probe.py``), which test what this teaches:
+no frame or wrapper uses a probe template's verb or frame ("met", "visited", "sued", "unclear whether",
+"could confirm", ...; ``tests/test_negatives.py`` checks it).
 
 Deterministic for a seed. English only: the words inserted and the frames are English.
 """
@@ -27,10 +34,13 @@ from .data.base import TokenIndex
 from .data.tokenize import tokenize_text
 from .types import Document, Entity, Relation, Token
 
-__all__ = ["AUXILIARIES", "FRAMES", "NegativeResult", "negative_documents", "negated_rewrite"]
+__all__ = ["AUXILIARIES", "FRAMES", "VERB_FRAMES", "WRAPPERS", "NegativeResult", "negative_documents",
+           "negated_rewrite", "wrapped_sentence"]
 
 AUXILIARIES = frozenset({"is", "was", "are", "were", "has", "had", "have", "will", "would", "can", "could"})
 MAX_GAP = 8  # tokens between the two arguments of a rewritten relation
+MAX_WRAP_TOKENS = 40  # the longest training sentence a wrapper takes
+QUOTES = frozenset({'"', "`", "``", "'", "''"})
 
 FRAMES: tuple[str, ...] = (
     # co-occurrence: both named, nothing said about how they relate
@@ -47,6 +57,36 @@ FRAMES: tuple[str, ...] = (
     "Rumors connecting {A} with {B} were untrue.",
     "It has not been established that {A} had any link to {B}.",
     "{A} was wrongly linked to {B} in early reports.",
+)
+
+# an action between the two that is none of a schema's relations: the subject-verb-object shape that a model
+# trained only on sentences stating relations reads as one ("A <verb> B" -> a relation of fitting types)
+VERB_FRAMES: tuple[str, ...] = (
+    "{A} thanked {B} for the invitation.",
+    "{A} congratulated {B} on the result.",
+    "{A} beat {B} in the final.",
+    "{A} responded to a question about {B}.",
+    "{A} issued a statement on {B} late Friday.",
+    "{A} has often been compared to {B}.",
+    "{A} commented on {B} during the broadcast.",
+    "{A} welcomed the decision by {B}.",
+    "{A} sent a letter to {B}.",
+    "{A} posted a photograph of {B} online.",
+    "{A} talked about {B} on the radio.",
+    "{A} was seen on television with {B}.",
+)
+
+# a clause that denies or doubts the whole training sentence put in place of {S}
+WRAPPERS: tuple[str, ...] = (
+    "It was never proven that {S}.",
+    "It is simply not true that {S}.",
+    "The story that {S} was later retracted.",
+    "Whether {S} remains an open question.",
+    "Few historians still believe that {S}.",
+    "The paper apologized for wrongly reporting that {S}.",
+    "An inquiry rejected the account that {S}.",
+    "An official called the suggestion that {S} a fabrication.",
+    "It is doubtful that {S}.",
 )
 
 
@@ -97,6 +137,33 @@ def negated_rewrite(doc: Document) -> Document | None:
     return None
 
 
+def wrapped_sentence(doc: Document, wrapper: str) -> Document | None:
+    """``doc`` inside ``wrapper`` (its "{S}"), without its final "." and with its first word lowercased when
+    that word is a plain capitalized word outside every entity; its entities kept, no relation. None when the
+    sentence is not one ``wrapper`` can take: no relation, over ``MAX_WRAP_TOKENS`` tokens, no final ".",
+    a quotation mark in it."""
+    toks = doc.tokens
+    if not doc.relations or not 1 < len(toks) <= MAX_WRAP_TOKENS or toks[-1].text != ".":
+        return None
+    if any(t.text in QUOTES for t in toks) or any(e.end >= len(toks) for e in doc.entities):
+        return None
+    body = doc.text[: toks[-2].end]
+    first = toks[0].text
+    if (not any(e.start == 0 for e in doc.entities) and first[:1].isupper() and first[1:].islower()
+            and first.isalpha() and first != "I"):
+        body = first.lower() + body[len(first):]
+    pre, post = wrapper.split("{S}", 1)
+    shift = len(pre)
+    head = tokenize_text(pre)
+    tail = [Token(t.text, t.start + shift + len(body), t.end + shift + len(body)) for t in tokenize_text(post)]
+    moved = [Token(body[t.start : t.end], t.start + shift, t.end + shift) for t in toks[:-1]]
+    n = len(head)
+    entities = [Entity(e.start + n, e.end + n, e.type, e.char_start + shift, e.char_end + shift)
+                for e in doc.entities]
+    return Document(f"{doc.id}:wrapped", pre + body + post, head + moved + tail, entities, [],
+                    {**doc.meta, "negative": "wrapped"})
+
+
 def _synthetic(doc: Document, rel: Relation, frame: str, k: int) -> Document | None:
     h, t = doc.entities[rel.head], doc.entities[rel.tail]
     a_text, b_text = doc.entity_text(h), doc.entity_text(t)
@@ -120,8 +187,9 @@ def _synthetic(doc: Document, rel: Relation, frame: str, k: int) -> Document | N
 
 
 def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13) -> NegativeResult:
-    """Rewrites of every training sentence that has one, plus synthetic sentences up to ``fraction`` of
-    ``len(docs)`` in all (rewrites first); ``counts`` says how many of each and how many were skipped."""
+    """Rewrites of every training sentence that has one, then wrapped sentences and synthetic frames taken in
+    turn, up to ``fraction`` of ``len(docs)`` in all (rewrites first); ``counts`` says how many of each and how
+    many candidates were skipped."""
     out = NegativeResult()
     if fraction <= 0 or not docs:
         return out
@@ -133,19 +201,40 @@ def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13
         if new is not None:
             out.documents.append(new)
             _count(out.counts, "rewrites")
-    pairs = [(d, r) for d in docs for r in d.relations]
     rng = random.Random(seed)
+    pairs = [(d, r) for d in docs for r in d.relations]
     rng.shuffle(pairs)
-    k = 0
-    for doc, rel in pairs:
-        if len(out.documents) >= budget:
-            break
-        frame = FRAMES[k % len(FRAMES)]
-        k += 1
-        new = _synthetic(doc, rel, frame, k)
-        if new is None:
-            _count(out.counts, "frames_skipped")
+    sentences = list(docs)
+    rng.shuffle(sentences)
+    frames = FRAMES + VERB_FRAMES
+
+    def wraps():
+        k = 0
+        for doc in sentences:
+            new = wrapped_sentence(doc, WRAPPERS[k % len(WRAPPERS)])
+            if new is None:
+                continue
+            k += 1
+            yield "wrapped", new
+
+    def synthetic():
+        for k, (doc, rel) in enumerate(pairs, 1):
+            new = _synthetic(doc, rel, frames[(k - 1) % len(frames)], k)
+            if new is None:
+                _count(out.counts, "frames_skipped")
+                continue
+            yield "frames", new
+
+    sources = [wraps(), synthetic()]
+    turn = 0
+    while len(out.documents) < budget and sources:
+        source = sources[turn % len(sources)]
+        item = next(source, None)
+        if item is None:  # this kind is used up: the others fill the budget
+            sources.remove(source)
             continue
+        kind, new = item
         out.documents.append(new)
-        _count(out.counts, "frames")
+        _count(out.counts, kind)
+        turn += 1
     return out
