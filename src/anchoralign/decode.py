@@ -325,7 +325,8 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
     sigs = schema.signatures if cfg.signatures and schema.signatures else None
     symmetric = {n for n, t in schema.relation_types.items() if t.symmetric}
     has_scorer = model.heads is not None and model.heads.scorer is not None
-    has_tagger = model.heads is not None and (model.heads.entity_tagger is not None or _uses_span_classifier(model, cfg))
+    has_tagger = model.heads is not None and (model.heads.entity_tagger is not None
+                                                 or _uses_span_classifier(model, cfg, warn=False))
     if cfg.tagger_spans and not has_tagger:
         log.warning("decode.tagger_spans is on but this model has no entity tagger (anchor.entity_tagging): ignored")
     return Grammar(model.vocab, fmt, signatures=sigs, symmetric=symmetric, consistent_types=cfg.consistent_types,
@@ -333,14 +334,15 @@ def make_grammar(model, cfg: DecodeConfig) -> Grammar:
                    entity_coverage=cfg.entity_coverage and has_tagger, tagger_spans=cfg.tagger_spans and has_tagger)
 
 
-def _uses_span_classifier(model, cfg: DecodeConfig) -> bool:
+def _uses_span_classifier(model, cfg: DecodeConfig, warn: bool = True) -> bool:
     """Whether the typed spans come from the span classifier (``decode.span_source: classifier`` and a model that
-    has one; warned and read from the tagger otherwise)."""
+    has one; read from the tagger otherwise, with a warning when ``warn``)."""
     if cfg.span_source != "classifier":
         return False
     if model.heads is None or model.heads.span is None:
-        log.warning("decode.span_source is classifier but this model has no span classifier "
-                    "(anchor.span_classifier): the entity tagger's spans are used, where it has one")
+        if warn:
+                log.warning("decode.span_source is classifier but this model has no span classifier "
+                        "(anchor.span_classifier): the entity tagger's spans are used, where it has one")
         return False
     return True
 
