@@ -121,6 +121,17 @@ def test_kinds_take_turns_after_the_rewrites() -> None:
     assert all(d.relations == [] for d in res.documents[4:])
 
 
+def test_only_the_kinds_asked_for() -> None:
+    docs = [_doc(f"Lee{i} was born in Rome .", [(f"Lee{i}", "Peop"), ("Rome", "Loc")], [(0, 1, "Live_In")])
+            for i in range(10)]
+    assert negative_documents(docs, 0.5, seed=1, kinds=["frames"]).counts == {"frames": 5}
+    assert negative_documents(docs, 0.5, seed=1, kinds=["wrapped"]).counts == {"wrapped": 5}
+    assert negative_documents(docs, 0.5, seed=1, kinds=["rewrites", "frames"]).counts == {"rewrites": 5}
+    assert negative_documents(docs, 1.0, seed=1, kinds=["rewrites", "frames"]).counts == {"rewrites": 10}
+    with pytest.raises(ValueError, match="unknown kinds"):
+        negative_documents(docs, 0.5, kinds=["shuffled"])
+
+
 def test_the_wording_stays_apart_from_the_probe() -> None:
     """What trains the model not to invent relations must not be what the probe measures it with: no frame or
     wrapper shares a probe template's content words (beyond the slots and a few function words)."""
@@ -149,8 +160,12 @@ def test_the_wording_stays_apart_from_the_probe() -> None:
 
 def test_config_bounds() -> None:
     TrainConfig(negatives=0.5).validate()
+    TrainConfig(negatives=0.5, negative_kinds="frames, rewrites").validate()
     with pytest.raises(ValueError, match="train.negatives"):
         TrainConfig(negatives=1.5).validate()
+    for bad in ("frames,frames", "", "negated"):
+        with pytest.raises(ValueError, match="train.negative_kinds"):
+            TrainConfig(negative_kinds=bad).validate()
 
 
 def test_train_logs_the_negatives_it_adds(tmp_path, capsys, caplog) -> None:

@@ -17,6 +17,7 @@ from .anchor_heads import AnchorConfig
 from .decode import DecodeConfig
 from .errors import InputError
 from .model import ModelConfig
+from .negatives import KINDS as NEGATIVE_KINDS
 from .precision import PRECISIONS
 
 __all__ = ["TrainConfig", "AnchorConfig", "RunConfig", "load_config", "apply_overrides", "DEPRECATED"]
@@ -49,9 +50,11 @@ class TrainConfig:
     # final epoch and kept if it beats the best single epoch (with select: last, always); 0 or 1: off
     average_last: int = 0
     # sentences that name entities and state no relation, added to the training set (a fraction of its size;
-    # English only): negated rewrites of training sentences, then frames around a relation's arguments
-    # (negatives.py, docs/probe.md); 0: none
+    # English only): negated rewrites of training sentences, then training sentences wrapped in a denial and
+    # frames around a relation's arguments, in turn (negatives.py, docs/probe.md); 0: none
     negatives: float = 0.0
+    # which kinds of negatives (comma-separated, from rewrites, wrapped, frames)
+    negative_kinds: str = "rewrites,wrapped,frames"
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
@@ -98,6 +101,10 @@ class TrainConfig:
             raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:
             raise ValueError(f"train.negatives must be in [0, 1] (a fraction of the training set), got {self.negatives}")
+        kinds = [k.strip() for k in self.negative_kinds.split(",")]
+        if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+            raise ValueError(f"train.negative_kinds must be a comma-separated list of {', '.join(NEGATIVE_KINDS)} "
+                             f"(each at most once), got {self.negative_kinds!r}")
 
 
 @dataclass

@@ -34,10 +34,11 @@ from .data.base import TokenIndex
 from .data.tokenize import tokenize_text
 from .types import Document, Entity, Relation, Token
 
-__all__ = ["AUXILIARIES", "FRAMES", "VERB_FRAMES", "WRAPPERS", "NegativeResult", "negative_documents",
+__all__ = ["AUXILIARIES", "FRAMES", "KINDS", "VERB_FRAMES", "WRAPPERS", "NegativeResult", "negative_documents",
            "negated_rewrite", "wrapped_sentence"]
 
 AUXILIARIES = frozenset({"is", "was", "are", "were", "has", "had", "have", "will", "would", "can", "could"})
+KINDS = ("rewrites", "wrapped", "frames")
 MAX_GAP = 8  # tokens between the two arguments of a rewritten relation
 MAX_WRAP_TOKENS = 40  # the longest training sentence a wrapper takes
 QUOTES = frozenset({'"', "`", "``", "'", "''"})
@@ -186,16 +187,20 @@ def _synthetic(doc: Document, rel: Relation, frame: str, k: int) -> Document | N
     return Document(f"negative:{k}", text, tokens, [ea, eb], [], {"negative": "frame", "from": doc.id})
 
 
-def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13) -> NegativeResult:
+def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13,
+                       kinds: Sequence[str] = KINDS) -> NegativeResult:
     """Rewrites of every training sentence that has one, then wrapped sentences and synthetic frames taken in
-    turn, up to ``fraction`` of ``len(docs)`` in all (rewrites first); ``counts`` says how many of each and how
-    many candidates were skipped."""
+    turn, up to ``fraction`` of ``len(docs)`` in all (rewrites first); only the ``kinds`` named (``KINDS``).
+    ``counts`` says how many of each and how many candidates were skipped."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown kinds of negatives {sorted(unknown)}; known: {', '.join(KINDS)}")
     out = NegativeResult()
     if fraction <= 0 or not docs:
         return out
     budget = int(round(fraction * len(docs)))
     for doc in docs:
-        if len(out.documents) >= budget:
+        if len(out.documents) >= budget or "rewrites" not in kinds:
             break
         new = negated_rewrite(doc)
         if new is not None:
@@ -225,7 +230,7 @@ def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13
                 continue
             yield "frames", new
 
-    sources = [wraps(), synthetic()]
+    sources = [source() for kind, source in (("wrapped", wraps), ("frames", synthetic)) if kind in kinds]
     turn = 0
     while len(out.documents) < budget and sources:
         source = sources[turn % len(sources)]

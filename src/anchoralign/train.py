@@ -222,7 +222,8 @@ def train(
 
     fit_docs = train_docs
     if tc.negatives > 0:
-        neg = negative_documents(train_docs, tc.negatives, tc.seed)
+        neg = negative_documents(train_docs, tc.negatives, tc.seed,
+                                 [k.strip() for k in tc.negative_kinds.split(",")])
         fit_docs = [*train_docs, *neg.documents]
         if main:
             log.info("negatives: %d sentences that state no relation added to %d training documents (%s)",
