@@ -122,6 +122,24 @@ def test_replace_keeps_only_the_classifier_relations(tmp_path) -> None:
     assert reachable and reachable <= got
 
 
+def test_veto_leaves_out_the_decoder_relations_the_classifier_doubts(tmp_path) -> None:
+    model = _trained(tmp_path)
+    docs = toy_docs()
+    union = predict(model, docs, DecodeConfig(pair_relations="union", pair_threshold=0.5))
+    with torch.no_grad():  # make the classifier doubt everything: every type at sigmoid(-4) = 0.018
+        model.heads.pair.mlp[-1].weight.zero_()
+        model.heads.pair.mlp[-1].bias.fill_(-4.0)
+    off = predict(model, docs, DecodeConfig())
+    assert sum(len(d.relations) for d in off.documents) > 0
+    kept = predict(model, docs, DecodeConfig(pair_relations="union", pair_threshold=0.5, pair_veto=0.01))
+    assert [d.relations for d in kept.documents] == [d.relations for d in off.documents] and kept.pair_vetoed == 0
+    vetoed = predict(model, docs, DecodeConfig(pair_relations="union", pair_threshold=0.5, pair_veto=0.02))
+    assert all(d.relations == [] for d in vetoed.documents)  # the decoder's went, the classifier added none
+    assert vetoed.pair_vetoed == sum(len(d.relations) for d in off.documents) and vetoed.pair_added == 0
+    assert [d.entities for d in vetoed.documents] == [d.entities for d in off.documents]
+    assert union.pair_vetoed == 0
+
+
 def test_pair_classifier_saves_and_reloads(tmp_path) -> None:
     model = _model(tmp_path)
     save_model(model, tmp_path / "m")
@@ -136,6 +154,10 @@ def test_bad_settings_are_rejected() -> None:
         DecodeConfig(pair_relations="all").validate()
     with pytest.raises(ValueError, match="pair_threshold"):
         DecodeConfig(pair_threshold=0.0).validate()
+    with pytest.raises(ValueError, match="pair_veto"):
+        DecodeConfig(pair_relations="union", pair_veto=1.0).validate()
+    with pytest.raises(ValueError, match="needs decode.pair_relations: union"):
+        DecodeConfig(pair_relations="off", pair_veto=0.5).validate()
     with pytest.raises(ValueError, match="pair_negatives"):
         AnchorConfig(pair_negatives=-1).validate()
 

@@ -70,6 +70,9 @@ class DecodeConfig:
     # (type signatures as in decode.signatures); replace: its relations instead of the decoder's
     pair_relations: str = "off"
     pair_threshold: float = 0.5
+    # with pair_relations union: a relation the decoder wrote is left out when the pair classifier gives its type
+    # between its two entities a probability under this (the classifier checks the decoder); 0: off
+    pair_veto: float = 0.0
 
     def validate(self) -> None:
         if self.num_beams < 1:
@@ -92,6 +95,11 @@ class DecodeConfig:
             raise ValueError(f"decode.pair_relations must be one of {', '.join(PAIR_MODES)}, got {self.pair_relations!r}")
         if not 0.0 < self.pair_threshold <= 1.0:
             raise ValueError(f"decode.pair_threshold must be in (0, 1], got {self.pair_threshold}")
+        if not 0.0 <= self.pair_veto < 1.0:
+            raise ValueError(f"decode.pair_veto must be in [0, 1), got {self.pair_veto}")
+        if self.pair_veto > 0 and self.pair_relations != "union":
+            raise ValueError("decode.pair_veto checks the decoder's relations: it needs decode.pair_relations: union, "
+                             f"got {self.pair_relations!r}")
         if self.relation_bias != 0 and self.space != "copy":
             raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")
 
@@ -112,6 +120,7 @@ class DecodeResult:
     entities_below_threshold: int = 0  # entities in no relation left out under decode.entity_threshold
     pair_added: int = 0  # relations the pair classifier added (decode.pair_relations: union or replace)
     pair_replaced: int = 0  # decoder relations that decode.pair_relations: replace set aside
+    pair_vetoed: int = 0  # decoder relations left out under decode.pair_veto
 
     @property
     def malformed(self) -> int:
@@ -282,6 +291,7 @@ def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Doc
                     tails.append(where[t])
                     owners.append((row, h, t))
     found: list[list[Relation]] = [[] for _ in docs]
+    prob_of: list[dict[tuple[int, int, str], float]] = [{} for _ in docs]  # (head, tail, type) -> probability
     if owners:
         dev = enc.device
 
@@ -293,11 +303,17 @@ def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Doc
         names = list(model.schema.relation_types)
         for (row, h, t), scores in zip(owners, probs, strict=True):
             ents = docs[row].entities
+            if cfg.pair_veto > 0:
+                prob_of[row].update(((h, t, name), p) for name, p in zip(names, scores, strict=True))
             for k, p in enumerate(scores):
                 if p >= cfg.pair_threshold and (sigs is None or (ents[h].type, names[k], ents[t].type) in sigs):
                     found[row].append(Relation(h, t, names[k], score=p))
     out = []
-    for doc, rels in zip(docs, found, strict=True):
+    for doc, rels, probs_here in zip(docs, found, prob_of, strict=True):
+        if cfg.pair_veto > 0:  # an entity pair the classifier did not score (no piece span) keeps its relations
+            kept = [r for r in doc.relations if probs_here.get((r.head, r.tail, r.type), 1.0) >= cfg.pair_veto]
+            result.pair_vetoed += len(doc.relations) - len(kept)
+            doc = doc.with_annotations(doc.entities, kept)
         if cfg.pair_relations == "replace":
             result.pair_replaced += len(doc.relations)
             result.pair_added += len(rels)

@@ -39,8 +39,9 @@ def evaluate_documents(
     scores["constraint_rejections"] = result.rejected
     scores["relations_below_threshold"] = result.below_threshold  # left out by decode.relation_threshold
     scores["entities_below_threshold"] = result.entities_below_threshold  # left out by decode.entity_threshold
-    if result.pair_added or result.pair_replaced:  # decode.pair_relations
-        scores["pair_relations"] = {"added": result.pair_added, "replaced": result.pair_replaced}
+    if result.pair_added or result.pair_replaced or result.pair_vetoed:  # decode.pair_relations, pair_veto
+        scores["pair_relations"] = {"added": result.pair_added, "replaced": result.pair_replaced,
+                                    "vetoed": result.pair_vetoed}
     scores["violations"] = violations(result.documents, schema)
     if result.anchor_spans is not None:
         grouping = getattr(getattr(model, "config", None), "grouping", "anchor")

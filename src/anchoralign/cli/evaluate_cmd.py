@@ -72,10 +72,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"relations left out for scoring under decode.relation_threshold {decode.relation_threshold}: "
                   f"{scores['relations_below_threshold']}")
         if decode.pair_relations != "off":
-            pair = scores.get("pair_relations", {"added": 0, "replaced": 0})
+            pair = scores.get("pair_relations", {"added": 0, "replaced": 0, "vetoed": 0})
             print(f"pair classifier (decode.pair_relations {decode.pair_relations}, threshold "
                   f"{decode.pair_threshold}): {pair['added']} relations added, {pair['replaced']} decoder "
-                  "relations replaced")
+                  "relations replaced" + (f", {pair['vetoed']} decoder relations left out under "
+                                          f"decode.pair_veto {decode.pair_veto}" if decode.pair_veto > 0 else ""))
         if decode.entity_threshold > 0:
             print(f"entities in no relation left out for scoring under decode.entity_threshold "
                   f"{decode.entity_threshold}: {scores['entities_below_threshold']}")
