@@ -182,6 +182,34 @@ def test_train_logs_the_negatives_it_adds(tmp_path, capsys, caplog) -> None:
     capsys.readouterr()
 
 
+def test_negatives_can_train_the_heads_only(tmp_path) -> None:
+    """``train.negatives_generate: false``: a negative's target is out of the generation loss (its labels all
+    ignored), the real documents' are not, and its entities still reach the tagger."""
+    import torch
+
+    from anchoralign.batching import collate, make_examples
+    from anchoralign.train import _heads_only_negatives
+
+    from .tiny import tiny_model
+
+    model = tiny_model(tmp_path)
+    docs = toy_docs()
+    negs = negative_documents(docs, 1.0, seed=1).documents
+    assert negs
+    examples = _heads_only_negatives(make_examples(model, [*docs, *negs]), TrainConfig(negatives_generate=False))
+    batch = collate(model, examples)
+    real, neg = batch["labels"][: len(docs)], batch["labels"][len(docs) :]
+    assert (real != -100).any(dim=1).all() and (neg == -100).all()
+    assert (batch["entity_tags"][len(docs) :] > 0).any()  # the negatives' entities are tagged
+    loss = model(batch)["loss"]
+    assert torch.isfinite(loss)
+    only_negs = collate(model, examples[len(docs) :])  # a batch of negatives alone: no generation loss, no nan
+    out = model(only_negs)
+    assert out["gen_loss"].item() == 0.0 and torch.isfinite(out["loss"])
+    same = _heads_only_negatives(make_examples(model, negs), TrainConfig())  # the default: they generate too
+    assert all(ex.generate for ex in same)
+
+
 def test_negatives_refuse_a_chinese_dataset(tmp_path, capsys, data_dir) -> None:
     argv = ["train", "--dataset", "chinese_literature", "--data-dir", str(data_dir), "--output", str(tmp_path / "run"),
             "--set", "model.backbone=random-tiny", "--set", "train.epochs=1", "--set", "train.negatives=0.2",

@@ -22,6 +22,7 @@ class Example:
     target: list[int] | None = None
     positions: list[int] | None = None  # source position of each target id (-1: not a copy)
     skipped: dict[str, int] = field(default_factory=dict)
+    generate: bool = True  # False: the target trains no generation loss (its labels are ignored), only the heads
 
 
 def make_examples(model, docs: list[Document], with_targets: bool = True, rng: random.Random | None = None,
@@ -60,7 +61,8 @@ def collate(model, examples: list[Example]) -> dict[str, torch.Tensor]:
     }
     if examples and examples[0].target is not None:
         targets = [e.target or [] for e in examples]
-        batch["labels"] = _pad(targets, -100)  # (B, T)
+        batch["labels"] = _pad([t if e.generate else [-100] * len(t) for e, t in zip(examples, targets, strict=True)],
+                               -100)  # (B, T)
         batch["decoder_input_ids"] = _pad([[model.start_id] + t[:-1] for t in targets], pad)
         positions = [e.positions or [-1] * len(e.target or []) for e in examples]
         batch["label_positions"] = _pad(positions, -1)

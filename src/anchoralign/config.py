@@ -55,6 +55,9 @@ class TrainConfig:
     negatives: float = 0.0
     # which kinds of negatives (comma-separated, from rewrites, wrapped, frames)
     negative_kinds: str = "rewrites,wrapped,frames"
+    # false: the negatives train the encoder and the heads (tagger, anchor scorer, pair classifier), not the
+    # generator (their targets are ignored); with decode.pair_veto the pair classifier then checks the decoder
+    negatives_generate: bool = True
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch

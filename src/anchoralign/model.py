@@ -192,10 +192,10 @@ class Seq2SeqIE(nn.Module):
             output_hidden_states=True,
         )
         logits = out.logits.float()  # (B, T, V)
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), batch["labels"].reshape(-1), ignore_index=-100,
-            label_smoothing=self.label_smoothing,
-        )
+        labels = batch["labels"].reshape(-1)
+        loss = torch.nn.functional.cross_entropy(  # a batch whose labels are all ignored gives 0, not nan
+            logits.reshape(-1, logits.size(-1)), labels, ignore_index=-100, label_smoothing=self.label_smoothing,
+            reduction="sum") / (labels != -100).sum().clamp_min(1)
         return {"loss": loss, "encoder_hidden": out.encoder_last_hidden_state, "decoder_hidden": out.decoder_hidden_states[-1]}
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ import torch
 
 from . import dropout as fast_dropout
 from .batching import Example, collate, make_examples
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .data.registry import DATASETS, dataset_protocol, get_spec
 from .distributed import shard
 from .errors import InputError
@@ -228,7 +228,7 @@ def train(
         if main:
             log.info("negatives: %d sentences that state no relation added to %d training documents (%s)",
                      len(neg.documents), len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
-    examples = make_examples(model, fit_docs)
+    examples = _heads_only_negatives(make_examples(model, fit_docs), tc)
     skipped: dict[str, int] = {}
     for ex in examples:
         for k, n in ex.skipped.items():
@@ -351,8 +351,9 @@ def train(
         for epoch in range(start_epoch, tc.epochs + 1):
             prepared.train()
             if tc.target_order == "shuffled":  # a new draw of every target's order, from (seed, epoch)
-                examples = make_examples(model, fit_docs, rng=random.Random(tc.seed * 7919 + epoch),
-                                         sources=[ex.source for ex in examples])
+                examples = _heads_only_negatives(
+                    make_examples(model, fit_docs, rng=random.Random(tc.seed * 7919 + epoch),
+                                  sources=[ex.source for ex in examples]), tc)
             batches = shard(_batches(examples, tc.batch_size, tc.seed, epoch), rank, world)
             done = resume_batches if epoch == start_epoch else 0  # batches a mid-epoch checkpoint already holds
             bar = tqdm(total=len(batches), initial=done, desc=f"epoch {epoch}/{tc.epochs}",
@@ -654,3 +655,13 @@ def _versions() -> dict:
 
     return {"anchoralign": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
+
+
+def _heads_only_negatives(examples: list, tc: TrainConfig) -> list:
+    """``examples`` with the added negatives' targets out of the generation loss when ``train.negatives_generate``
+    is false (they still train the encoder and the heads)."""
+    if not tc.negatives_generate:
+        for ex in examples:
+            if ex.doc.meta.get("negative"):
+                ex.generate = False
+    return examples
