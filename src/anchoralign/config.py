@@ -104,10 +104,15 @@ class TrainConfig:
             raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:
             raise ValueError(f"train.negatives must be in [0, 1] (a fraction of the training set), got {self.negatives}")
-        kinds = [k.strip() for k in self.negative_kinds.split(",")]
+        kinds = self.negative_kind_list
         if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
             raise ValueError(f"train.negative_kinds must be a comma-separated list of {', '.join(NEGATIVE_KINDS)} "
                              f"(each at most once), got {self.negative_kinds!r}")
+
+    @property
+    def negative_kind_list(self) -> list[str]:
+        """``negative_kinds`` as a list of names."""
+        return [k.strip() for k in self.negative_kinds.split(",")]
 
 
 @dataclass

@@ -357,7 +357,7 @@ def _uses_span_classifier(model, cfg: DecodeConfig, warn: bool = True) -> bool:
         return False
     if model.heads is None or model.heads.span is None:
         if warn:
-                log.warning("decode.span_source is classifier but this model has no span classifier "
+            log.warning("decode.span_source is classifier but this model has no span classifier "
                         "(anchor.span_classifier): the entity tagger's spans are used, where it has one")
         return False
     return True

@@ -222,8 +222,7 @@ def train(
 
     fit_docs = train_docs
     if tc.negatives > 0:
-        neg = negative_documents(train_docs, tc.negatives, tc.seed,
-                                 [k.strip() for k in tc.negative_kinds.split(",")])
+        neg = negative_documents(train_docs, tc.negatives, tc.seed, tc.negative_kind_list)
         fit_docs = [*train_docs, *neg.documents]
         if main:
             log.info("negatives: %d sentences that state no relation added to %d training documents (%s)",
