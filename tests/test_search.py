@@ -18,6 +18,7 @@ from anchoralign.decode import DecodeConfig, predict
 from anchoralign.grammar import Grammar
 from anchoralign.linearize import canonical, linearize, parse
 from anchoralign.model import ModelConfig
+from anchoralign.search import GreedyStream
 
 from .tiny import make_doc, tiny_model
 
@@ -269,3 +270,54 @@ def test_entity_threshold_leaves_out_only_low_scoring_entities_in_no_relation(tm
     assert kept.entities_below_threshold == sum(s < cut for s in scores) > 0
     with pytest.raises(ValueError, match="entity_threshold"):
         DecodeConfig(entity_threshold=-0.1).validate()
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])  # seeds whose constrained outputs vary in length within a batch
+def test_streamed_batches_decode_as_batch_by_batch(tmp_path, monkeypatch, seed: int) -> None:
+    """Greedy copy-space search streams the batches through one decoder batch (the next joins once half of the
+    rows have ended, padded to the longer source and the larger cache): every document comes out as it does
+    when each batch is decoded alone, with the same log-probabilities and the same count of refused choices,
+    and the joining did happen (fewer decoder steps)."""
+    model = _sharp_model(tmp_path, seed)
+    rng = random.Random(seed)
+    docs = _random_docs(rng, 14)
+    steps: list[int] = []
+    real = GreedyStream.run
+
+    def counted(self, parts):
+        yield from real(self, parts)
+        steps.append(self.steps)
+
+    monkeypatch.setattr(GreedyStream, "run", counted)
+    for constrained in (True, False):
+        cfg = DecodeConfig(constrained=constrained, max_new_tokens=48, precision="fp32", batch_size=4,
+                           signatures=rng.random() < 0.7, tagger_spans=False, entity_coverage=False)
+        monkeypatch.setattr(GreedyStream, "JOIN_BELOW", 0.0)  # batch by batch
+        alone = predict(model, docs, cfg)
+        monkeypatch.setattr(GreedyStream, "JOIN_BELOW", 0.5)
+        together = predict(model, docs, cfg)
+        assert [g.ids for g in together.generated] == [g.ids for g in alone.generated]
+        assert [g.positions for g in together.generated] == [g.positions for g in alone.generated]
+        for g, a in zip(together.generated, alone.generated, strict=True):
+            assert g.log_probs == pytest.approx(a.log_probs, abs=1e-5)
+        assert [canonical(d) for d in together.documents] == [canonical(d) for d in alone.documents]
+        assert together.rejected == alone.rejected
+        if constrained:
+            assert together.malformed == 0
+        assert steps[-1] < steps[-2] if constrained else steps[-1] <= steps[-2]
+    assert any(p >= 0 for g in together.generated for p in g.positions)
+
+
+def test_a_joining_batch_keeps_its_own_length_limit(tmp_path) -> None:
+    """Batches of different source lengths have different length limits (``search.length_limit``); joined in
+    one decoder batch, each row still stops at its own batch's limit."""
+    model = _sharp_model(tmp_path, 4)
+    model.config.max_target_length = 200
+    short = [make_doc(f"s{i}", WORDS[:3], [], []) for i in range(3)]
+    long = [make_doc(f"l{i}", WORDS[: 8 + i], [], []) for i in range(3)]
+    cfg = DecodeConfig(constrained=False, max_new_tokens=200, precision="fp32", batch_size=3)
+    both = predict(model, short + long, cfg)
+    assert max(len(g.ids) for g in both.generated[:3]) == 4 * 5 + 16  # the short batch's limit (3 words + 2)
+    for docs, got in ((short, both.generated[:3]), (long, both.generated[3:])):
+        alone = predict(model, docs, cfg)
+        assert [g.ids for g in got] == [g.ids for g in alone.generated]

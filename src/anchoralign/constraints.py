@@ -23,11 +23,11 @@ from .grammar import Grammar, GrammarError, Source, State
 __all__ = ["CopyConstraint", "GrammarConstraint", "RowStates"]
 
 
-def _mask(scores: torch.Tensor, allowed: list[list[int]]) -> tuple[torch.Tensor, int]:
+def _mask(scores: torch.Tensor, allowed: list[list[int]], counted: list[bool] | None = None) -> tuple[torch.Tensor, int]:
     """An additive mask like ``scores`` (0 at each row's allowed columns, -inf elsewhere), and how many rows'
-    best-scored column it refuses."""
+    best-scored column it refuses (of the ``counted`` rows; default all)."""
     top = scores.argmax(-1).tolist()
-    refused = sum(1 for r, cols in enumerate(allowed) if top[r] not in cols)
+    refused = sum(1 for r, cols in enumerate(allowed) if top[r] not in cols and (counted is None or counted[r]))
     rows = [r for r, cols in enumerate(allowed) for _ in cols]
     flat = [c for cols in allowed for c in cols]
     mask = torch.full_like(scores, float("-inf"))
@@ -90,7 +90,7 @@ class CopyConstraint:
         self.slot = {t: g for g, t in enumerate(gen_ids)}
         self.width_gen = len(gen_ids)
         self.eos_col = self.slot[grammar.eos]
-        self.max_length = max_length
+        self.max_lengths = [max_length] * len(sources)  # per batch item (items of joined batches may differ)
         self.reserve = reserve
         self.rejected = 0  # steps where the model's first choice was refused (how often the constraint intervened)
         self._cols: dict[tuple[int, tuple, tuple], list[int]] = {}
@@ -109,24 +109,48 @@ class CopyConstraint:
             cols = self._cols[key] = cols or [self.eos_col]
         return cols
 
-    def _closing(self, generated: int) -> bool:
-        return self.max_length is not None and generated >= self.max_length - self.reserve
+    def _closing(self, row: int, generated: int) -> bool:
+        limit = self.max_lengths[self.rows.items[row]]
+        return limit is not None and generated >= limit - self.reserve
 
-    def mask(self, scores: torch.Tensor, generated: int | list[int]) -> torch.Tensor:
+    def mask(self, scores: torch.Tensor, generated: int | list[int], choosing: list[bool] | None = None) -> torch.Tensor:
         """An additive mask (R, G + L): 0 where allowed, -inf elsewhere; ``generated``: ids so far (per row, or
-        one number for all)."""
+        one number for all). ``rejected`` counts the rows whose best-scored column is refused, among the rows
+        ``choosing`` (default: those not finished; a finished row's choice is not the model's)."""
         per_row = generated if isinstance(generated, list) else [generated] * scores.size(0)
-        mask, refused = _mask(scores, [self._columns(r, self._closing(per_row[r])) for r in range(scores.size(0))])
+        if choosing is None:
+            choosing = [st is not None and st.phase != "done" for st in self.rows.states]
+        mask, refused = _mask(scores, [self._columns(r, self._closing(r, per_row[r])) for r in range(scores.size(0))],
+                              choosing)
         self.rejected += refused
         return mask
 
     def forced(self, row: int, generated: int) -> int | None:
         """The one column the grammar allows next in ``row`` (the model need not be asked), else None."""
-        cols = self._columns(row, self._closing(generated))
+        cols = self._columns(row, self._closing(row, generated))
         return cols[0] if len(cols) == 1 else None
 
     def reorder(self, rows: list[int]) -> None:
         self.rows.reorder(rows)
+
+    def join(self, other: CopyConstraint) -> None:
+        """Append ``other``'s rows (another batch joining the search, over the same grammar and generation
+        vocabulary) after this one's; its rejections count here from now on."""
+        rs = self.rows
+        live = sorted(set(rs.items))  # items with a row left: the others' sources and memos can go
+        if len(live) < len(rs.sources):
+            remap = {old: new for new, old in enumerate(live)}
+            rs.sources = [rs.sources[i] for i in live]
+            self.max_lengths = [self.max_lengths[i] for i in live]
+            rs.items = [remap[i] for i in rs.items]
+            self._cols = {(remap[i], ids, pos): c for (i, ids, pos), c in self._cols.items() if i in remap}
+        n = len(rs.sources)
+        rs.sources = rs.sources + other.rows.sources
+        rs.states = rs.states + other.rows.states
+        rs.items = rs.items + [i + n for i in other.rows.items]
+        self.max_lengths = self.max_lengths + other.max_lengths
+        self._cols.update({(item + n, ids, pos): cols for (item, ids, pos), cols in other._cols.items()})
+        self.rejected += other.rejected
 
     def advance(self, tokens: list[int], positions: list[int]) -> None:
         self.rows.advance(tokens, positions)

@@ -67,6 +67,41 @@ class DecodingState:
             [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths), self.qkv,
         )
 
+    def concat(self, other: DecodingState) -> DecodingState:
+        """This state's rows followed by ``other``'s (another batch joining a running search): sources are
+        padded to the longer of the two (padding is not copyable and masked in cross-attention), caches to the
+        larger size (slots past a row's own cache are never attended: a row's ids stay within its length
+        limit)."""
+        n = max(self.enc.size(1), other.enc.size(1))
+        s = max(self.self_kv[0][0].size(2), other.self_kv[0][0].size(2))
+
+        def cat(a: torch.Tensor, b: torch.Tensor, dim: int, size: int, value: float | bool = 0) -> torch.Tensor:
+            def pad(x: torch.Tensor) -> torch.Tensor:
+                if x.size(dim) == size:
+                    return x
+                shape = list(x.shape)
+                shape[dim] = size - x.size(dim)
+                return torch.cat([x, x.new_full(shape, value)], dim=dim)
+
+            return torch.cat([pad(a), pad(b)], dim=0)
+
+        def no_slots(st: DecodingState) -> torch.Tensor:
+            return torch.full_like(st.attention_mask, -1, dtype=torch.long)
+
+        slots = None
+        if self.slots is not None or other.slots is not None:
+            slots = cat(no_slots(self) if self.slots is None else self.slots,
+                        no_slots(other) if other.slots is None else other.slots, 1, n, -1)
+        low = torch.finfo(self.cross_bias.dtype).min
+        return DecodingState(
+            cat(self.enc, other.enc, 1, n), cat(self.attention_mask, other.attention_mask, 1, n),
+            cat(self.copyable, other.copyable, 1, n, False), cat(self.keys, other.keys, 1, n), slots,
+            cat(self.cross_bias, other.cross_bias, 3, n, low),
+            [(cat(k1, k2, 3, n), cat(v1, v2, 2, n)) for (k1, v1), (k2, v2) in zip(self.cross_kv, other.cross_kv, strict=True)],
+            [(cat(k1, k2, 2, s), cat(v1, v2, 2, s)) for (k1, v1), (k2, v2) in zip(self.self_kv, other.self_kv, strict=True)],
+            torch.cat([self.lengths, other.lengths]), self.qkv,
+        )
+
 
 # The encoder-config fields the decoder takes over: its width, heads, activation, dropout and initialisation.
 DECODER_FIELDS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act",

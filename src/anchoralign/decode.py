@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -22,7 +22,7 @@ from .constraints import CopyConstraint, GrammarConstraint
 from .grammar import Grammar
 from .linearize import parse
 from .precision import resolve_precision
-from .search import Generated, length_limit, search_copy, search_vocab
+from .search import Generated, GreedyStream, Part, length_limit, search_copy, search_vocab
 from .types import Document
 
 __all__ = ["DecodeConfig", "DecodeResult", "predict", "make_grammar", "relations_scoring_at_least"]
@@ -174,67 +174,89 @@ def predict(
     result = DecodeResult([], precision=precision)
     if has_scorer:
         result.anchor_spans, result.anchor_candidates = [[] for _ in docs], [[] for _ in docs]
-    for s in range(0, len(order), cfg.batch_size):
+
+    def prepared(s: int) -> Part:
+        """Batch ``s`` of the length order encoded, with its sources (anchor candidates, tagged spans) and its
+        constraint, ready for a search."""
         idx = order[s : s + cfg.batch_size]
         chunk = [examples[i] for i in idx]
         batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
-        with _autocast(model.device, precision), torch.no_grad():
-            enc = model.encode(batch)  # (B, L, H)
-            sources = [e.source for e in chunk]
-            if has_scorer:
-                sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
-            span_probs: list[dict] = [{} for _ in chunk]
-            if has_tagger:
-                if span_head:
-                    sources, span_probs = _with_classifier_spans(model, enc, sources)
-                else:
-                    sources, span_probs = _with_entity_starts(model, enc, batch, sources, cfg.tagger_decoding)
-                if result.tagger_spans is None:
-                    result.tagger_spans = [[] for _ in docs]
-                for i, src in zip(idx, sources, strict=True):
-                    result.tagger_spans[i] = sorted(src.entity_spans or ())
-            limit = length_limit(model, batch, cfg.max_new_tokens)
-            if copy_space:
-                constraint = (CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams,
-                                             max_length=limit) if cfg.constrained else None)
-                gens = search_copy(model, batch, enc, constraint, cfg.num_beams, cfg.max_new_tokens, bias=bias)
+        enc = model.encode(batch)  # (B, L, H)
+        sources = [e.source for e in chunk]
+        if has_scorer:
+            sources = _with_anchor_candidates(model, enc, batch, chunk, idx, result)
+        span_probs: list[dict] = [{} for _ in chunk]
+        if has_tagger:
+            if span_head:
+                sources, span_probs = _with_classifier_spans(model, enc, sources)
             else:
-                procs = LogitsProcessorList()
-                constraint = None
-                if cfg.constrained:
-                    constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
-                    procs.append(constraint)
-                gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=enc)
-        parsed_docs = []
-        for ex, src, gen, probs in zip(chunk, sources, gens, span_probs, strict=True):
-            # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
-            # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
-            parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
-                           positions=gen.positions if copy_space else None, log_probs=gen.log_probs)
-            doc = parsed.document
-            if cfg.constrained and cfg.tagger_spans and probs:
-                doc = _with_tagger_confidence(doc, probs)
-            parsed_docs.append((doc, parsed.errors))
-        if pairs:
-            with _autocast(model.device, precision), torch.no_grad():
-                docs_now = _with_pair_relations(model, enc, sources, [d for d, _ in parsed_docs], cfg, sigs, result)
-            parsed_docs = [(d, e) for d, (_, e) in zip(docs_now, parsed_docs, strict=True)]
-        for i, gen, (doc, errors) in zip(idx, gens, parsed_docs, strict=True):
-            if cfg.relation_threshold > 0:
-                kept = relations_scoring_at_least(doc, cfg.relation_threshold)
-                result.below_threshold += len(doc.relations) - len(kept.relations)
-                doc = kept
-            if cfg.entity_threshold > 0:
-                kept = standalone_entities_scoring_at_least(doc, cfg.entity_threshold)
-                result.entities_below_threshold += len(doc.entities) - len(kept.entities)
-                doc = kept
-            out[i], generated[i], doc_errors[i] = doc, gen, dict(errors)
-            for kind, n in errors.items():
-                result.errors[kind] = result.errors.get(kind, 0) + n
-        if constraint is not None:
-            result.rejected += constraint.rejected
-        if progress:
-            progress(len(chunk))
+                sources, span_probs = _with_entity_starts(model, enc, batch, sources, cfg.tagger_decoding)
+            if result.tagger_spans is None:
+                result.tagger_spans = [[] for _ in docs]
+            for i, src in zip(idx, sources, strict=True):
+                result.tagger_spans[i] = sorted(src.entity_spans or ())
+        limit = length_limit(model, batch, cfg.max_new_tokens)
+        constraint = None
+        if cfg.constrained and copy_space:
+            constraint = CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams, max_length=limit)
+        elif cfg.constrained:
+            constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
+        return Part(enc, batch["input_ids"], batch["attention_mask"], batch.get("copyable"), constraint, limit,
+                    tag=(idx, chunk, batch, sources, span_probs))
+
+    def searched() -> Iterator[tuple[Part, list[Generated]]]:
+        """Each batch with its search results; greedy search in the copy space streams the batches through one
+        decoder batch (``search.GreedyStream``), so they may come back out of order."""
+        starts = range(0, len(order), cfg.batch_size)
+        if copy_space and cfg.num_beams == 1:
+            stream = GreedyStream(model, bias)
+            yield from stream.run(prepared(s) for s in starts)
+            result.rejected += stream.rejected
+            return
+        for s in starts:
+            part = prepared(s)
+            batch = part.tag[2]
+            if copy_space:
+                gens = search_copy(model, batch, part.enc, part.constraint, cfg.num_beams, cfg.max_new_tokens,
+                                   bias=bias)
+            else:
+                procs = LogitsProcessorList([part.constraint] if part.constraint is not None else [])
+                gens = search_vocab(model, batch, procs, cfg.num_beams, cfg.max_new_tokens, enc=part.enc)
+            if part.constraint is not None:
+                result.rejected += part.constraint.rejected
+            yield part, gens
+
+    with _autocast(model.device, precision), torch.no_grad():
+        for part, gens in searched():
+            idx, chunk, _, sources, span_probs = part.tag
+            parsed_docs = []
+            for ex, src, gen, probs in zip(chunk, sources, gens, span_probs, strict=True):
+                # vocabulary space: a position is only the likeliest one holding the id (the decoder's input), not
+                # what the constraint followed, so mentions are placed by the grammar's rule as the constraint did
+                parsed = parse(gen.ids, src, model.vocab, ex.doc, model.config.target_format, grammar=grammar,
+                               positions=gen.positions if copy_space else None, log_probs=gen.log_probs)
+                doc = parsed.document
+                if cfg.constrained and cfg.tagger_spans and probs:
+                    doc = _with_tagger_confidence(doc, probs)
+                parsed_docs.append((doc, parsed.errors))
+            if pairs:
+                docs_now = _with_pair_relations(model, part.enc, sources, [d for d, _ in parsed_docs], cfg, sigs,
+                                                result)
+                parsed_docs = [(d, e) for d, (_, e) in zip(docs_now, parsed_docs, strict=True)]
+            for i, gen, (doc, errors) in zip(idx, gens, parsed_docs, strict=True):
+                if cfg.relation_threshold > 0:
+                    kept = relations_scoring_at_least(doc, cfg.relation_threshold)
+                    result.below_threshold += len(doc.relations) - len(kept.relations)
+                    doc = kept
+                if cfg.entity_threshold > 0:
+                    kept = standalone_entities_scoring_at_least(doc, cfg.entity_threshold)
+                    result.entities_below_threshold += len(doc.entities) - len(kept.entities)
+                    doc = kept
+                out[i], generated[i], doc_errors[i] = doc, gen, dict(errors)
+                for kind, n in errors.items():
+                    result.errors[kind] = result.errors.get(kind, 0) + n
+            if progress:
+                progress(len(chunk))
     result.truncated = [_unread_tokens(ex) for ex in examples]
     result.document_errors = doc_errors
     result.documents = [d for d in out if d is not None]

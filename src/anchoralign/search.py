@@ -13,14 +13,17 @@ the search ranked (the model's, renormalised over what the constraint allowed).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import LogitsProcessorList
 
 from .constraints import CopyConstraint
+from .copy_seq2seq import DecodingState
 
-__all__ = ["Generated", "length_limit", "search_copy", "search_vocab"]
+__all__ = ["Generated", "GreedyStream", "Part", "length_limit", "search_copy", "search_vocab"]
 
 
 @dataclass
@@ -72,9 +75,10 @@ def search_copy(
         rows = torch.arange(b, device=device).repeat_interleave(k)
         src_ids, mask, copyable, enc = (x.index_select(0, rows) for x in (src_ids, mask, copyable, enc))
     limit = length_limit(model, batch, max_new_tokens)
-    state = net.start_decoding(enc, mask, src_ids, copyable, limit)
     if k == 1:
-        return _greedy_copy(net, state, src_ids, model.start_id, constraint, limit, eos, bias)
+        stream = GreedyStream(model, bias)
+        return next(iter(stream.run([Part(enc, src_ids, mask, copyable, constraint, limit)])))[1]
+    state = net.start_decoding(enc, mask, src_ids, copyable, limit)
     r = b * k
     last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
     last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
@@ -150,75 +154,163 @@ def _chunk_width(lengths: list[int]) -> int:
     return 1
 
 
-def _greedy_copy(net, state, src_ids: torch.Tensor, start_id: int, constraint: CopyConstraint | None, limit: int, eos: int,
-                 bias: dict[int, float] | None = None) -> list[Generated]:
-    """Greedy search that asks the model only where the grammar leaves a choice.
+@dataclass
+class Part:
+    """One encoded batch for ``GreedyStream``: the encoder output and inputs, the batch's constraint (None:
+    free generation) and length limit; ``tag`` is the caller's own, handed back with the part's results."""
 
-    After each chosen id, the ids the grammar then forces (a label's remaining pieces, ``<tail>`` after a
-    relation label, the rest of a tagged mention …) are taken at once, with log-probability 0 (the only
-    allowed id), and fed to the decoder together in the next step; rows at different lengths step together.
-    Ended rows leave the batch once a quarter of it has ended (dropping costs a copy of every cache); until
-    then an ended row is fed nothing (its cache stops growing) and its outputs are ignored."""
-    gen_ids = net.gen_ids
-    g = gen_ids.numel()
-    gen_list = gen_ids.tolist()
-    src_list = src_ids.tolist()  # by original row
-    device = src_ids.device
-    out = [Generated() for _ in range(src_ids.size(0))]
-    alive = list(range(src_ids.size(0)))
-    ended = [False] * len(alive)
-    pending: list[list[tuple[int, int]]] = [[(start_id, -1)] for _ in alive]
-    while True:
-        width = _chunk_width([len(p) for p in pending])
-        feed = [p[:width] for p in pending]
-        n_new = torch.tensor([len(p) for p in feed], dtype=torch.long, device=device)
-        ids = torch.tensor([[t for t, _ in p] + [eos] * (width - len(p)) for p in feed], dtype=torch.long, device=device)
-        pos = torch.tensor([[q for _, q in p] + [-1] * (width - len(p)) for p in feed], dtype=torch.long, device=device)
-        scores = net.step_log_probs(state, ids, pos, n_new)  # (A, G + L)
-        if constraint is not None:
-            made = [len(out[row].ids) for row in alive]
-            scores = (scores + constraint.mask(scores, made)).log_softmax(-1).nan_to_num(nan=float("-inf"))
-        if bias:
-            action = _biased(scores, bias).argmax(-1)  # (A,)
-            lp = scores.gather(1, action[:, None])[:, 0]
-        else:
-            lp, action = scores.max(-1)  # (A,)
-        for a, (col, lp_a) in enumerate(zip(action.tolist(), lp.tolist(), strict=True)):
-            if ended[a]:
-                continue
-            if len(pending[a]) > width:  # fed only part of its forced ids: no choice to make yet
-                pending[a] = pending[a][width:]
-                continue
-            row = out[alive[a]]
-            run: list[tuple[int, int]] = []
-            while True:
-                tok, p = (src_list[alive[a]][col - g], col - g) if col >= g else (gen_list[col], -1)
-                row.ids.append(tok)
-                row.positions.append(p)
-                row.log_probs.append(lp_a)
-                run.append((tok, p))
-                if constraint is not None:
-                    constraint.advance_row(a, tok, p)
-                if tok == eos or len(row.ids) >= limit:
-                    ended[a] = True
-                    break
-                forced = constraint.forced(a, len(row.ids)) if constraint is not None else None
-                if forced is None:
-                    break
-                col, lp_a = forced, 0.0
-            pending[a] = run if not ended[a] else []
-        n_ended = sum(ended)
-        if n_ended == len(alive):
-            break
-        if n_ended * 4 >= len(alive):
+    enc: torch.Tensor  # (B, L, H)
+    input_ids: torch.Tensor  # (B, L)
+    attention_mask: torch.Tensor  # (B, L)
+    copyable: torch.Tensor  # (B, L) bool
+    constraint: CopyConstraint | None
+    limit: int
+    tag: Any = None
+
+
+class GreedyStream:
+    """Greedy copy-space search over a stream of batches that keeps the decoder's batch full.
+
+    The ids the grammar forces after each chosen one (a label's remaining pieces, ``<tail>`` after a relation
+    label, the rest of a tagged mention …) are taken at once, with log-probability 0 (the only allowed id), and
+    fed to the decoder together in the next step, so the model is asked only where the grammar leaves a
+    choice; rows at different lengths step together. A row that has ended is fed nothing and left out of the
+    batch once a quarter of it has ended (dropping costs a copy of every cache). Once no more than
+    ``join_below`` of the first batch's size is still running, the next batch joins (its encoder output read
+    only then), so the few long outputs of a batch are decoded beside the next batch's rows instead of alone:
+    on the 288 CoNLL04 test sentences a third of the steps of batch-by-batch search ran one row.
+    ``run`` yields each part with its results (one ``Generated`` per row) as soon as all its rows have ended,
+    which need not be in the order the parts came."""
+
+    JOIN_BELOW = 0.5
+
+    def __init__(self, model, bias: dict[int, float] | None = None, join_below: float | None = None) -> None:
+        self.model = model
+        self.bias = bias
+        self.join_below = self.JOIN_BELOW if join_below is None else join_below  # 0: batch by batch
+        self.rejected = 0  # steps where the constraint overrode the model's first choice, over all parts
+        self.steps = 0  # decoder steps taken
+
+    @torch.no_grad()
+    def run(self, parts: Iterable[Part]) -> Iterator[tuple[Part, list[Generated]]]:
+        net, bias = self.model.net, self.bias
+        eos, start_id = self.model.eos_id, self.model.start_id
+        gen_ids = net.gen_ids
+        g = gen_ids.numel()
+        gen_list = gen_ids.tolist()
+        source = iter(parts)
+        state: DecodingState | None = None
+        constraint: CopyConstraint | None = None
+        alive: list[tuple[int, int]] = []  # (part number, row in the part) of each decoding row
+        src_list: list[list[int]] = []  # each row's source ids
+        limits: list[int] = []  # each row's length limit (its part's)
+        pending: list[list[tuple[int, int]]] = []  # (id, source position) fed at the next step
+        ended: list[bool] = []
+        made: list[Generated] = []  # each row's output so far
+        held: dict[int, tuple[Part, list[Generated]]] = {}
+        left: dict[int, int] = {}  # rows still running per part
+        size = 0
+        number = 0
+
+        def join() -> bool:
+            nonlocal state, constraint, size, number
+            part = next(source, None)
+            if part is None:
+                return False
+            new = net.start_decoding(part.enc, part.attention_mask, part.input_ids, part.copyable, part.limit)
+            state = new if state is None else state.concat(new)
+            if part.constraint is not None:
+                if constraint is None:
+                    constraint = part.constraint
+                else:
+                    constraint.join(part.constraint)
+            b = part.input_ids.size(0)
+            size = max(size, b)
+            alive.extend((number, r) for r in range(b))
+            src_list.extend(part.input_ids.tolist())
+            limits.extend([part.limit] * b)
+            pending.extend([(start_id, -1)] for _ in range(b))
+            ended.extend([False] * b)
+            held[number] = (part, [Generated() for _ in range(b)])
+            made.extend(held[number][1])
+            left[number] = b
+            number += 1
+            return True
+
+        def drop() -> None:
+            nonlocal state, alive, src_list, limits, pending, ended, made
             keep = [a for a in range(len(alive)) if not ended[a]]
-            state = state.select(torch.tensor(keep, dtype=torch.long, device=device))
-            alive = [alive[a] for a in keep]
-            pending = [pending[a] for a in keep]
+            if len(keep) == len(alive):
+                return
+            if keep:
+                assert state is not None
+                state = state.select(torch.tensor(keep, dtype=torch.long, device=state.enc.device))
+            else:
+                state = None
+            alive, src_list, limits, pending, made = ([x[a] for a in keep]
+                                                      for x in (alive, src_list, limits, pending, made))
             ended = [False] * len(alive)
             if constraint is not None:
                 constraint.reorder(keep)
-    return out
+
+        more = join()
+        while alive:
+            assert state is not None
+            device = state.enc.device
+            width = _chunk_width([len(p) for p in pending])
+            feed = [p[:width] for p in pending]
+            n_new = torch.tensor([len(p) for p in feed], dtype=torch.long, device=device)
+            ids = torch.tensor([[t for t, _ in p] + [eos] * (width - len(p)) for p in feed], dtype=torch.long,
+                               device=device)
+            pos = torch.tensor([[q for _, q in p] + [-1] * (width - len(p)) for p in feed], dtype=torch.long,
+                               device=device)
+            scores = net.step_log_probs(state, ids, pos, n_new)  # (A, G + L)
+            self.steps += 1
+            if constraint is not None:
+                scores = (scores + constraint.mask(scores, [len(row.ids) for row in made],
+                                                  [not e and len(q) <= width for e, q in zip(ended, pending, strict=True)])).log_softmax(-1)
+                scores = scores.nan_to_num(nan=float("-inf"))
+            if bias:
+                action = _biased(scores, bias).argmax(-1)  # (A,)
+                lp = scores.gather(1, action[:, None])[:, 0]
+            else:
+                lp, action = scores.max(-1)  # (A,)
+            for a, (col, lp_a) in enumerate(zip(action.tolist(), lp.tolist(), strict=True)):
+                if ended[a]:
+                    continue
+                if len(pending[a]) > width:  # fed only part of its forced ids: no choice to make yet
+                    pending[a] = pending[a][width:]
+                    continue
+                row = made[a]
+                run: list[tuple[int, int]] = []
+                while True:
+                    tok, p = (src_list[a][col - g], col - g) if col >= g else (gen_list[col], -1)
+                    row.ids.append(tok)
+                    row.positions.append(p)
+                    row.log_probs.append(lp_a)
+                    run.append((tok, p))
+                    if constraint is not None:
+                        constraint.advance_row(a, tok, p)
+                    if tok == eos or len(row.ids) >= limits[a]:
+                        ended[a] = True
+                        break
+                    forced = constraint.forced(a, len(row.ids)) if constraint is not None else None
+                    if forced is None:
+                        break
+                    col, lp_a = forced, 0.0
+                pending[a] = run if not ended[a] else []
+                if ended[a]:
+                    left[alive[a][0]] -= 1
+                    if not left[alive[a][0]]:
+                        yield held.pop(alive[a][0])
+            running = len(alive) - sum(ended)
+            if more and running <= self.join_below * size:
+                drop()
+                while more and len(alive) <= self.join_below * size:
+                    more = join()
+            elif sum(ended) * 4 >= len(alive):
+                drop()
+        self.rejected = constraint.rejected if constraint is not None else 0
 
 
 @torch.no_grad()
