@@ -321,3 +321,25 @@ def test_a_joining_batch_keeps_its_own_length_limit(tmp_path) -> None:
     for docs, got in ((short, both.generated[:3]), (long, both.generated[3:])):
         alone = predict(model, docs, cfg)
         assert [g.ids for g in got] == [g.ids for g in alone.generated]
+
+
+def test_a_self_attention_cache_that_grows_decodes_as_one_allocated_in_full(tmp_path, monkeypatch) -> None:
+    """The decoding cache starts at ``START_SLOTS`` and grows as the rows do: from 2 slots (growing at almost
+    every step, greedy and beam, with rows dropped and batches joined between growths) the outputs are those of
+    a cache allocated to the length limit at once."""
+    from anchoralign import copy_seq2seq
+
+    model = _sharp_model(tmp_path, 2)
+    docs = _random_docs(random.Random(2), 9)
+    for beams in (1, 2):
+        cfg = DecodeConfig(num_beams=beams, batch_size=4, max_new_tokens=40, precision="fp32", tagger_spans=False,
+                           entity_coverage=False, constrained=beams == 1)
+        monkeypatch.setattr(copy_seq2seq, "START_SLOTS", 10_000)
+        full = predict(model, docs, cfg)
+        monkeypatch.setattr(copy_seq2seq, "START_SLOTS", 2)
+        grown = predict(model, docs, cfg)
+        assert [g.ids for g in grown.generated] == [g.ids for g in full.generated]
+        assert [g.positions for g in grown.generated] == [g.positions for g in full.generated]
+        for a, b in zip(grown.generated, full.generated, strict=True):
+            assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
+        assert max(len(g.ids) for g in full.generated) > 4  # the cache did have to grow

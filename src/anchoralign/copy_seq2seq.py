@@ -36,6 +36,7 @@ __all__ = ["CopySeq2Seq", "decoder_config"]
 log = logging.getLogger(__name__)
 
 NEG = -1e9
+START_SLOTS = 48  # self-attention cache slots a decoding batch starts with (it grows to its length limit)
 
 
 @dataclass
@@ -54,6 +55,17 @@ class DecodingState:
     self_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (R, nh, T_max + 2, d), filled to ``lengths``
     lengths: torch.Tensor  # (R,) ids fed so far per row (the next position)
     qkv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: fused self-attention projection (not per row)
+    max_slots: int = 0  # the size the self-attention cache may grow to (``grow``); 0: its present size
+
+    def grow(self, size: int) -> None:
+        """Widen the self-attention cache to ``size`` slots (zeros; the former spare slot becomes a real one,
+        written before any query reads it)."""
+        have = self.self_kv[0][0].size(2)
+        if size > have:
+            def pad(x: torch.Tensor) -> torch.Tensor:
+                return torch.cat([x, x.new_zeros(x.size(0), x.size(1), size - have, x.size(3))], dim=2)
+
+            self.self_kv = [(pad(k), pad(v)) for k, v in self.self_kv]
 
     def select(self, rows: torch.Tensor) -> DecodingState:
         """Row ``r`` of the result continues row ``rows[r]`` (beam search reorders, greedy drops ended rows)."""
@@ -64,7 +76,7 @@ class DecodingState:
         return DecodingState(
             pick(self.enc), pick(self.attention_mask), pick(self.copyable), pick(self.keys), pick(self.slots),
             pick(self.cross_bias), [(pick(k), pick(v)) for k, v in self.cross_kv],
-            [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths), self.qkv,
+            [(pick(k), pick(v)) for k, v in self.self_kv], pick(self.lengths), self.qkv, self.max_slots,
         )
 
     def concat(self, other: DecodingState) -> DecodingState:
@@ -99,7 +111,7 @@ class DecodingState:
             cat(self.cross_bias, other.cross_bias, 3, n, low),
             [(cat(k1, k2, 3, n), cat(v1, v2, 2, n)) for (k1, v1), (k2, v2) in zip(self.cross_kv, other.cross_kv, strict=True)],
             [(cat(k1, k2, 2, s), cat(v1, v2, 2, s)) for (k1, v1), (k2, v2) in zip(self.self_kv, other.self_kv, strict=True)],
-            torch.cat([self.lengths, other.lengths]), self.qkv,
+            torch.cat([self.lengths, other.lengths]), self.qkv, max(self.max_slots, other.max_slots, s),
         )
 
 
@@ -337,14 +349,18 @@ class CopySeq2Seq(nn.Module):
                  for layer in self.decoder.encoder.layer]
         kv_dtype = cross[0][0].dtype  # what the projections give (bf16 under autocast)
         # slots 0 … max_length hold fed ids (the decoder start included); the last one takes chunk padding
-        self_kv = [(enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype),
-                    enc.new_zeros(r, nh, max_length + 2, d, dtype=kv_dtype)) for _ in self.decoder.encoder.layer]
+        # the cache starts small and grows as the rows do (most outputs are far shorter than the limit, and a
+        # short cache is cheaper to zero, to drop rows from and to join batches with)
+        size = min(max_length + 2, START_SLOTS)
+        self_kv = [(enc.new_zeros(r, nh, size, d, dtype=kv_dtype), enc.new_zeros(r, nh, size, d, dtype=kv_dtype))
+                   for _ in self.decoder.encoder.layer]
         bias = torch.zeros(r, 1, 1, n, dtype=kv_dtype, device=enc.device)
         bias = bias.masked_fill(~attention_mask.bool()[:, None, None, :], torch.finfo(kv_dtype).min)
         return DecodingState(enc, attention_mask, copyable, self.copy_key(enc.float()),
                              slots if bool((slots >= 0).any()) else None, bias, cross, self_kv,
                              torch.zeros(r, dtype=torch.long, device=enc.device),
-                             [_fused_qkv(layer.attention.self) for layer in self.decoder.encoder.layer])
+                             [_fused_qkv(layer.attention.self) for layer in self.decoder.encoder.layer],
+                             max_length + 2)
 
     def _step_hidden(self, state: DecodingState, new_ids: torch.Tensor, new_pos: torch.Tensor,
                      n_new: torch.Tensor | None = None) -> torch.Tensor:
@@ -365,6 +381,10 @@ class CopySeq2Seq(nn.Module):
         dev = new_ids.device
         n_new = torch.full((r,), c, dtype=torch.long, device=dev) if n_new is None else n_new
         fed = n_new.clamp_min(1)  # ids computed per row: the real ones, or one padding id
+        size = state.self_kv[0][0].size(2)
+        need = int((state.lengths + n_new).max()) + 1  # each row's slots up to its new length, and the spare
+        if size < need and size < state.max_slots:
+            state.grow(min(state.max_slots, max(need, 2 * size)))
         ar = torch.arange(c, device=dev)
         cap = state.self_kv[0][0].size(2) - 1
         # cache slot (= position) of each id; padding -> the spare slot. A caller that feeds a row past the length
