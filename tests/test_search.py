@@ -343,3 +343,38 @@ def test_a_self_attention_cache_that_grows_decodes_as_one_allocated_in_full(tmp_
         for a, b in zip(grown.generated, full.generated, strict=True):
             assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
         assert max(len(g.ids) for g in full.generated) > 4  # the cache did have to grow
+
+
+def test_decoding_pauses_the_cyclic_collector_and_restores_it(tmp_path, monkeypatch) -> None:
+    """``predict`` pauses Python's cyclic garbage collector while it decodes and leaves it as it found it, on
+    or off, also when decoding fails."""
+    import gc
+
+    model = _sharp_model(tmp_path, 0)
+    docs = _random_docs(random.Random(0), 3)
+    seen = []
+    real = GreedyStream.run
+
+    def watched(self, parts):
+        seen.append(gc.isenabled())
+        yield from real(self, parts)
+
+    monkeypatch.setattr(GreedyStream, "run", watched)
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            predict(model, docs, DecodeConfig(precision="fp32", max_new_tokens=8))
+            assert gc.isenabled() is enabled
+        gc.enable()
+
+        def broken(self, parts):
+            raise RuntimeError("boom")
+            yield
+
+        monkeypatch.setattr(GreedyStream, "run", broken)
+        with pytest.raises(RuntimeError, match="boom"):
+            predict(model, docs, DecodeConfig(precision="fp32", max_new_tokens=8))
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False]

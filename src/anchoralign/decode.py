@@ -10,6 +10,7 @@ backbone that way too (the engine before the copy-space search, kept for compari
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -136,6 +137,20 @@ def _relation_bias(model, bias: float) -> dict[int, float] | None:
     return {gen.index(i): bias for i in ids if i in gen}
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while decoding: the search allocates many short-lived grammar
+    states (freed by reference counting), which triggered full collections that rescan every object of the
+    model, 0.2-0.4 s of a 4.5 s pass over the CoNLL04 test set. Re-enabled after, if it was on."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -226,7 +241,7 @@ def predict(
                 result.rejected += part.constraint.rejected
             yield part, gens
 
-    with _autocast(model.device, precision), torch.no_grad():
+    with _autocast(model.device, precision), torch.no_grad(), _cyclic_gc_paused():
         for part, gens in searched():
             idx, chunk, _, sources, span_probs = part.tag
             parsed_docs = []
