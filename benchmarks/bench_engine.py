@@ -410,6 +410,7 @@ def _meta(args: argparse.Namespace) -> dict:
         "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
         "omp_wait_policy": "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default)"),
         "train_repeats": args.train_repeats,
+        "rounds": args.rounds,
         "torch_version": _version("torch"), "transformers_version": _version("transformers"),
         "anchoralign_version": _version("anchoralign"),
         "model": model, "dataset": "toy documents (tests/tiny.py)" if args.tiny else args.dataset,
@@ -508,7 +509,9 @@ def _table(meta: dict, phases: dict, ratios: dict) -> str:
     lines += ["", "ratios (throughput):"]
     for key, (*_, text) in RATIOS.items():
         value = ratios.get(key)
-        lines.append(f"  {text:<56} {'n/a' if value is None else f'{value:.3f}'}")
+        each = meta.get("ratios_by_round", {}).get(key)
+        rounds = f"   rounds: {', '.join(f'{x:.3f}' for x in each if x is not None)}" if each else ""
+        lines.append(f"  {text:<56} {'n/a' if value is None else f'{value:.3f}'}{rounds}")
     return "\n".join(lines)
 
 
@@ -568,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--train-repeats", type=int, default=1,
                    help="rounds of the training phases, interleaved; each counts its fastest (default 1)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds of the encoder and extraction phases, interleaved (A B A B ...), each a fresh "
+                        "process of --repeats passes; each phase counts its fastest round, and the JSON holds "
+                        "every round and each round's ratios (default 1)")
     p.add_argument("--omp-passive", action="store_true",
                    help="run the phases with OMP_WAIT_POLICY=PASSIVE (default: the environment's own policy)")
     p.add_argument("--threads", type=int, help="torch threads in each phase (default: torch's default)")
@@ -606,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown phase(s) {', '.join(unknown)}; phases: {', '.join(PHASES)}")
     if args.train_repeats < 1:
         p.error(f"--train-repeats must be >= 1, got {args.train_repeats}")
+    if args.rounds < 1:
+        p.error(f"--rounds must be >= 1, got {args.rounds}")
     if "train_fp32_baseline" in wanted and not args.baseline_src:
         p.error("train_fp32_baseline needs --baseline-src")
     if args.baseline_src:
@@ -635,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         # training phases: --train-repeats rounds, interleaved (A B A B ...), so that a slow spell of a shared
         # machine falls on both sides of a ratio; each keeps its fastest round
         train_names = [n for n in wanted if PHASES[n][0] == "train"]
-        order = [n for n in wanted if n not in train_names] + train_names * args.train_repeats
+        order = [n for n in wanted if n not in train_names] * args.rounds + train_names * args.train_repeats
         rounds: dict[str, list[dict]] = {}
         for name in order:
             out = os.path.join(tmp, f"{name}.json")
@@ -660,11 +669,19 @@ def main(argv: list[str] | None = None) -> int:
             result["process_seconds"] = time.perf_counter() - start
             rounds.setdefault(name, []).append(result)
         for name, results in rounds.items():
-            ok = [r for r in results if "examples_per_s" in r]
-            phases[name] = max(ok, key=lambda r: r["examples_per_s"]) if ok else results[0]
+            key = "examples_per_s" if name in train_names else "sentences_per_s"
+            ok = [r for r in results if key in r]
+            phases[name] = dict(max(ok, key=lambda r: r[key]) if ok else results[0])
             if len(results) > 1:
-                phases[name]["examples_per_s_each"] = [r.get("examples_per_s") for r in results]
+                phases[name][f"{key}_each"] = [r.get(key) for r in results]
     ratios = {k: _ratio(phases, *v[:3]) for k, v in RATIOS.items()}
+    if args.rounds > 1:  # the ratios of each round's own phases (a machine's slow spell moves both sides)
+        by_round = {}
+        for k, (num, den, key, _) in RATIOS.items():
+            if num in rounds and den in rounds and key == "sentences_per_s":
+                by_round[k] = [_ratio({num: a, den: b}, num, den, key)
+                               for a, b in zip(rounds[num], rounds[den], strict=True)]
+        meta["ratios_by_round"] = by_round
     print(_table(meta, phases, ratios), flush=True)
     if args.json_out:
         report = {"meta": meta, "phases": phases, "ratios": ratios}
