@@ -272,6 +272,14 @@ def test_entity_threshold_leaves_out_only_low_scoring_entities_in_no_relation(tm
         DecodeConfig(entity_threshold=-0.1).validate()
 
 
+def _assert_same_search(got, want) -> None:
+    """Two decodings searched the same: ids, copy positions and (to float noise) step log-probabilities."""
+    assert [g.ids for g in got.generated] == [g.ids for g in want.generated]
+    assert [g.positions for g in got.generated] == [g.positions for g in want.generated]
+    for a, b in zip(got.generated, want.generated, strict=True):
+        assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
+
+
 @pytest.mark.parametrize("seed", [0, 2, 4])  # seeds whose constrained outputs vary in length within a batch
 def test_streamed_batches_decode_as_batch_by_batch(tmp_path, monkeypatch, seed: int) -> None:
     """Greedy copy-space search streams the batches through one decoder batch (the next joins once half of the
@@ -296,10 +304,7 @@ def test_streamed_batches_decode_as_batch_by_batch(tmp_path, monkeypatch, seed: 
         alone = predict(model, docs, cfg)
         monkeypatch.setattr(GreedyStream, "JOIN_BELOW", 0.5)
         together = predict(model, docs, cfg)
-        assert [g.ids for g in together.generated] == [g.ids for g in alone.generated]
-        assert [g.positions for g in together.generated] == [g.positions for g in alone.generated]
-        for g, a in zip(together.generated, alone.generated, strict=True):
-            assert g.log_probs == pytest.approx(a.log_probs, abs=1e-5)
+        _assert_same_search(together, alone)
         assert [canonical(d) for d in together.documents] == [canonical(d) for d in alone.documents]
         assert together.rejected == alone.rejected
         if constrained:
@@ -338,10 +343,7 @@ def test_a_self_attention_cache_that_grows_decodes_as_one_allocated_in_full(tmp_
         full = predict(model, docs, cfg)
         monkeypatch.setattr(copy_seq2seq, "START_SLOTS", 2)
         grown = predict(model, docs, cfg)
-        assert [g.ids for g in grown.generated] == [g.ids for g in full.generated]
-        assert [g.positions for g in grown.generated] == [g.positions for g in full.generated]
-        for a, b in zip(grown.generated, full.generated, strict=True):
-            assert a.log_probs == pytest.approx(b.log_probs, abs=1e-5)
+        _assert_same_search(grown, full)
         assert max(len(g.ids) for g in full.generated) > 4  # the cache did have to grow
 
 
