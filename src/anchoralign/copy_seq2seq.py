@@ -60,12 +60,7 @@ class DecodingState:
     def grow(self, size: int) -> None:
         """Widen the self-attention cache to ``size`` slots (zeros; the former spare slot becomes a real one,
         written before any query reads it)."""
-        have = self.self_kv[0][0].size(2)
-        if size > have:
-            def pad(x: torch.Tensor) -> torch.Tensor:
-                return torch.cat([x, x.new_zeros(x.size(0), x.size(1), size - have, x.size(3))], dim=2)
-
-            self.self_kv = [(pad(k), pad(v)) for k, v in self.self_kv]
+        self.self_kv = [(_padded(k, 2, size), _padded(v, 2, size)) for k, v in self.self_kv]
 
     def select(self, rows: torch.Tensor) -> DecodingState:
         """Row ``r`` of the result continues row ``rows[r]`` (beam search reorders, greedy drops ended rows)."""
@@ -88,14 +83,7 @@ class DecodingState:
         s = max(self.self_kv[0][0].size(2), other.self_kv[0][0].size(2))
 
         def cat(a: torch.Tensor, b: torch.Tensor, dim: int, size: int, value: float | bool = 0) -> torch.Tensor:
-            def pad(x: torch.Tensor) -> torch.Tensor:
-                if x.size(dim) == size:
-                    return x
-                shape = list(x.shape)
-                shape[dim] = size - x.size(dim)
-                return torch.cat([x, x.new_full(shape, value)], dim=dim)
-
-            return torch.cat([pad(a), pad(b)], dim=0)
+            return torch.cat([_padded(a, dim, size, value), _padded(b, dim, size, value)], dim=0)
 
         def no_slots(st: DecodingState) -> torch.Tensor:
             return torch.full_like(st.attention_mask, -1, dtype=torch.long)
@@ -113,6 +101,15 @@ class DecodingState:
             [(cat(k1, k2, 2, s), cat(v1, v2, 2, s)) for (k1, v1), (k2, v2) in zip(self.self_kv, other.self_kv, strict=True)],
             torch.cat([self.lengths, other.lengths]), self.qkv, max(self.max_slots, other.max_slots, s),
         )
+
+
+def _padded(x: torch.Tensor, dim: int, size: int, value: float | bool = 0) -> torch.Tensor:
+    """``x`` extended along ``dim`` to ``size`` with ``value`` (``x`` itself when it is that long already)."""
+    if x.size(dim) >= size:
+        return x
+    shape = list(x.shape)
+    shape[dim] = size - x.size(dim)
+    return torch.cat([x, x.new_full(shape, value)], dim=dim)
 
 
 # The encoder-config fields the decoder takes over: its width, heads, activation, dropout and initialisation.

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList
 
-from .constraints import CopyConstraint
+from .constraints import CopyConstraint, GrammarConstraint
 from .copy_seq2seq import DecodingState
 
 __all__ = ["Generated", "GreedyStream", "Part", "length_limit", "search_copy", "search_vocab"]
@@ -163,7 +163,7 @@ class Part:
     input_ids: torch.Tensor  # (B, L)
     attention_mask: torch.Tensor  # (B, L)
     copyable: torch.Tensor  # (B, L) bool
-    constraint: CopyConstraint | None
+    constraint: CopyConstraint | GrammarConstraint | None  # GreedyStream takes a CopyConstraint
     limit: int
     tag: Any = None
 
@@ -176,18 +176,17 @@ class GreedyStream:
     fed to the decoder together in the next step, so the model is asked only where the grammar leaves a
     choice; rows at different lengths step together. A row that has ended is fed nothing and left out of the
     batch once a quarter of it has ended (dropping costs a copy of every cache). Once no more than
-    ``join_below`` of the first batch's size is still running, the next batch joins (its encoder output read
+    ``JOIN_BELOW`` of the first batch's size is still running, the next batch joins (its encoder output read
     only then), so the few long outputs of a batch are decoded beside the next batch's rows instead of alone:
     on the 288 CoNLL04 test sentences a third of the steps of batch-by-batch search ran one row.
     ``run`` yields each part with its results (one ``Generated`` per row) as soon as all its rows have ended,
     which need not be in the order the parts came."""
 
-    JOIN_BELOW = 0.5
+    JOIN_BELOW = 0.5  # 0: batch by batch
 
-    def __init__(self, model, bias: dict[int, float] | None = None, join_below: float | None = None) -> None:
+    def __init__(self, model, bias: dict[int, float] | None = None) -> None:
         self.model = model
         self.bias = bias
-        self.join_below = self.JOIN_BELOW if join_below is None else join_below  # 0: batch by batch
         self.rejected = 0  # steps where the constraint overrode the model's first choice, over all parts
         self.steps = 0  # decoder steps taken
 
@@ -267,9 +266,10 @@ class GreedyStream:
             scores = net.step_log_probs(state, ids, pos, n_new)  # (A, G + L)
             self.steps += 1
             if constraint is not None:
-                scores = (scores + constraint.mask(scores, [len(row.ids) for row in made],
-                                                  [not e and len(q) <= width for e, q in zip(ended, pending, strict=True)])).log_softmax(-1)
-                scores = scores.nan_to_num(nan=float("-inf"))
+                # rows that choose now: not ended, and not still being fed the forced ids of their last choice
+                choosing = [not e and len(q) <= width for e, q in zip(ended, pending, strict=True)]
+                mask = constraint.mask(scores, [len(row.ids) for row in made], choosing)
+                scores = (scores + mask).log_softmax(-1).nan_to_num(nan=float("-inf"))
             if bias:
                 action = _biased(scores, bias).argmax(-1)  # (A,)
                 lp = scores.gather(1, action[:, None])[:, 0]
@@ -304,9 +304,9 @@ class GreedyStream:
                     if not left[alive[a][0]]:
                         yield held.pop(alive[a][0])
             running = len(alive) - sum(ended)
-            if more and running <= self.join_below * size:
+            if more and running <= self.JOIN_BELOW * size:
                 drop()
-                while more and len(alive) <= self.join_below * size:
+                while more and len(alive) <= self.JOIN_BELOW * size:
                     more = join()
             elif sum(ended) * 4 >= len(alive):
                 drop()
