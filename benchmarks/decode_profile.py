@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=288)
     p.add_argument("--rounds", type=int, default=4)
     args = p.parse_args(argv)
+    if not (Path(args.model) / "model_config.json").is_file():
+        p.error(f"--model {args.model}: no model_config.json there")
+    if args.rounds < 1:
+        p.error(f"--rounds must be >= 1, got {args.rounds}")
 
     import bench_engine as be
     import torch
