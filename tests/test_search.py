@@ -314,15 +314,15 @@ def test_streamed_batches_decode_as_batch_by_batch(tmp_path, monkeypatch, seed: 
 
 
 def test_a_joining_batch_keeps_its_own_length_limit(tmp_path) -> None:
-    """Batches of different source lengths have different length limits (``search.length_limit``); joined in
-    one decoder batch, each row still stops at its own batch's limit."""
+    """Sources of different lengths have different length limits (``search.length_limit``, per row); joined
+    in one decoder batch, each row still stops at its own limit."""
     model = _sharp_model(tmp_path, 4)
     model.config.max_target_length = 200
     short = [make_doc(f"s{i}", WORDS[:3], [], []) for i in range(3)]
     long = [make_doc(f"l{i}", WORDS[: 8 + i], [], []) for i in range(3)]
     cfg = DecodeConfig(constrained=False, max_new_tokens=200, precision="fp32", batch_size=3)
     both = predict(model, short + long, cfg)
-    assert max(len(g.ids) for g in both.generated[:3]) == 4 * 5 + 16  # the short batch's limit (3 words + 2)
+    assert max(len(g.ids) for g in both.generated[:3]) == 4 * 5 + 16  # the short rows' limit (3 words + 2)
     for docs, got in ((short, both.generated[:3]), (long, both.generated[3:])):
         alone = predict(model, docs, cfg)
         assert [g.ids for g in got] == [g.ids for g in alone.generated]
@@ -380,3 +380,22 @@ def test_decoding_pauses_the_cyclic_collector_and_restores_it(tmp_path, monkeypa
     finally:
         gc.enable()
     assert seen == [False, False]
+
+
+def test_documents_do_not_depend_on_how_the_long_tail_is_batched(tmp_path, monkeypatch) -> None:
+    """``predict`` splits the long tail of the length order into smaller batches (``decode.PAD_SLACK``): with
+    every batch split as far as the bound allows, or none, each document comes out the same."""
+    from anchoralign import decode
+
+    model = _sharp_model(tmp_path, 4)
+    rng = random.Random(4)
+    docs = [make_doc(f"v{i}", rng.sample(WORDS, n), [], []) for i, n in enumerate([3, 3, 4, 4, 5, 9, 12, 14, 3])]
+    for constrained in (True, False):
+        cfg = DecodeConfig(constrained=constrained, max_new_tokens=48, precision="fp32", batch_size=4,
+                           tagger_spans=False, entity_coverage=False)
+        monkeypatch.setattr(decode, "PAD_SLACK", 1000.0)  # sorted chunks of 4
+        chunks = predict(model, docs, cfg)
+        monkeypatch.setattr(decode, "PAD_SLACK", 0.0)  # a new batch at every longer source
+        split = predict(model, docs, cfg)
+        _assert_same_search(split, chunks)
+        assert [canonical(d) for d in split.documents] == [canonical(d) for d in chunks.documents]

@@ -12,7 +12,7 @@ from .grammar import Source
 from .linearize import linearize
 from .types import Document
 
-__all__ = ["Example", "make_examples", "collate", "entity_piece_spans", "pair_tensors"]
+__all__ = ["Example", "make_examples", "collate", "length_batches", "entity_piece_spans", "pair_tensors"]
 
 
 @dataclass
@@ -44,6 +44,29 @@ def make_examples(model, docs: list[Document], with_targets: bool = True, rng: r
             ex.positions = lin.positions[: len(ids)]
         out.append(ex)
     return out
+
+
+def length_batches(lengths: list[int], batch_size: int, slack: float = 0.25) -> list[list[int]]:
+    """Indices of ``lengths`` in batches for inference: ascending length, at most ``batch_size`` each, and a
+    batch ends early where taking the next (longer) item would make its padded size (rows x longest) exceed
+    ``1 + slack`` times its real length. Sorting alone leaves the long tail in one batch padded to its longest
+    item (CoNLL04 test, batches of 32: 13,472 encoder positions for 10,452 real pieces, most of the waste in the
+    last batch, 57 to 141 pieces); per position the encoder costs no more in small batches than in full ones."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    real = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        n = lengths[i]
+        if cur and (len(cur) >= batch_size or (len(cur) + 1) * n > (1 + slack) * (real + n)):
+            batches.append(cur)
+            cur, real = [], 0
+        cur.append(i)
+        real += n
+    if cur:
+        batches.append(cur)
+    return batches
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:

@@ -35,6 +35,15 @@ def _mask(scores: torch.Tensor, allowed: list[list[int]], counted: list[bool] | 
     return mask, refused
 
 
+def _per_item(max_length: int | list[int] | None, n: int) -> list[int | None]:
+    """A length limit per batch item, from one for all or one each."""
+    if isinstance(max_length, list):
+        if len(max_length) != n:
+            raise ValueError(f"max_length: {len(max_length)} limits for {n} sources")
+        return list(max_length)
+    return [max_length] * n
+
+
 class RowStates:
     """One grammar state per decoding row (None once the row's prefix is finished or broken)."""
 
@@ -80,17 +89,17 @@ class CopyConstraint:
     """Mask over [generation vocabulary ; source positions] for each row of a copy-space search.
 
     ``gen_ids[g]`` is the token id of generation slot ``g``; a source position ``p`` is column ``G + p``.
-    ``max_length``: the decoding length limit; within ``reserve`` ids of it, the sequence ends at the next point
-    between pieces, so that it is never cut.
+    ``max_length``: the decoding length limit (one for all items, or one per item); within ``reserve`` ids of
+    it, the sequence ends at the next point between pieces, so that it is never cut.
     """
 
     def __init__(self, grammar: Grammar, sources: list[Source], gen_ids: list[int], num_beams: int = 1,
-                 max_length: int | None = None, reserve: int = 24) -> None:
+                 max_length: int | list[int] | None = None, reserve: int = 24) -> None:
         self.rows = RowStates(grammar, sources, num_beams)
         self.slot = {t: g for g, t in enumerate(gen_ids)}
         self.width_gen = len(gen_ids)
         self.eos_col = self.slot[grammar.eos]
-        self.max_lengths = [max_length] * len(sources)  # per batch item (items of joined batches may differ)
+        self.max_lengths = _per_item(max_length, len(sources))
         self.reserve = reserve
         self.rejected = 0  # steps where the model's first choice was refused (how often the constraint intervened)
         self._cols: dict[tuple[int, tuple, tuple], list[int]] = {}
@@ -172,9 +181,9 @@ class GrammarConstraint(LogitsProcessor):
 
     def __init__(
         self, grammar: Grammar, sources: list[Source], num_beams: int = 1, prefix_len: int = 1,
-        max_length: int | None = None, reserve: int = 24,
+        max_length: int | list[int] | None = None, reserve: int = 24,
     ) -> None:
-        self.max_length = max_length
+        self.max_lengths = _per_item(max_length, len(sources))
         self.reserve = reserve
         self.grammar = grammar
         self.rows = RowStates(grammar, sources, num_beams)
@@ -216,10 +225,11 @@ class GrammarConstraint(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         eos = self.grammar.eos
         self._sync(input_ids[:, self.prefix_len :].cpu())
-        closing = self.max_length is not None and input_ids.size(1) - self.prefix_len >= self.max_length - self.reserve
+        generated = input_ids.size(1) - self.prefix_len
         per_row = []
         for r in range(input_ids.size(0)):
-            opts = self.rows.options(r, closing)
+            limit = self.max_lengths[self.rows.items[r]]
+            opts = self.rows.options(r, limit is not None and generated >= limit - self.reserve)
             allowed = [eos] if opts is None else Grammar._as_ids(opts, self.rows.source(r))
             # a prefix the grammar never offered (a beam search filler taken at -inf when fewer than num_beams
             # continuations were allowed): end it, so that no row is left without a finite score

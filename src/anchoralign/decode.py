@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from transformers import LogitsProcessorList
 
-from .batching import Example, collate, make_examples
+from .batching import Example, collate, length_batches, make_examples
 from .constraints import CopyConstraint, GrammarConstraint
 from .grammar import Grammar
 from .linearize import parse
@@ -30,6 +30,8 @@ __all__ = ["DecodeConfig", "DecodeResult", "predict", "make_grammar", "relations
 
 log = logging.getLogger(__name__)
 SPACES = ("copy", "vocab")
+# a batch ends where padding would pass this share of its real source pieces (batching.length_batches)
+PAD_SLACK = 0.5
 PAIR_MODES = ("off", "union", "replace")
 SPAN_SOURCES = ("tagger", "classifier")
 
@@ -182,7 +184,8 @@ def predict(
                     "ignored", cfg.pair_relations)
     sigs = model.schema.signatures if cfg.signatures and model.schema.signatures else None
     examples: list[Example] = make_examples(model, docs, with_targets=False)
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].source.ids))  # less padding
+    # ascending length, the long tail split where padding would pass PAD_SLACK (batching.length_batches)
+    batches = length_batches([len(e.source.ids) for e in examples], cfg.batch_size, PAD_SLACK)
     out: list[Document | None] = [None] * len(docs)
     generated: list[Generated | None] = [None] * len(docs)
     doc_errors: list[dict[str, int]] = [{} for _ in docs]
@@ -190,10 +193,9 @@ def predict(
     if has_scorer:
         result.anchor_spans, result.anchor_candidates = [[] for _ in docs], [[] for _ in docs]
 
-    def prepared(s: int) -> Part:
-        """Batch ``s`` of the length order encoded, with its sources (anchor candidates, tagged spans) and its
-        constraint, ready for a search."""
-        idx = order[s : s + cfg.batch_size]
+    def prepared(idx: list[int]) -> Part:
+        """The documents ``idx`` encoded as one batch, with their sources (anchor candidates, tagged spans) and
+        their constraint, ready for a search."""
         chunk = [examples[i] for i in idx]
         batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
         enc = model.encode(batch)  # (B, L, H)
@@ -210,26 +212,25 @@ def predict(
                 result.tagger_spans = [[] for _ in docs]
             for i, src in zip(idx, sources, strict=True):
                 result.tagger_spans[i] = sorted(src.entity_spans or ())
-        limit = length_limit(model, batch, cfg.max_new_tokens)
+        limits = length_limit(model, batch, cfg.max_new_tokens)
         constraint = None
         if cfg.constrained and copy_space:
-            constraint = CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams, max_length=limit)
+            constraint = CopyConstraint(grammar, sources, model.net.gen_ids.tolist(), cfg.num_beams, max_length=limits)
         elif cfg.constrained:
-            constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limit)
-        return Part(enc, batch["input_ids"], batch["attention_mask"], batch.get("copyable"), constraint, limit,
+            constraint = GrammarConstraint(grammar, sources, cfg.num_beams, max_length=limits)
+        return Part(enc, batch["input_ids"], batch["attention_mask"], batch.get("copyable"), constraint, limits,
                     tag=(idx, chunk, batch, sources, span_probs))
 
     def searched() -> Iterator[tuple[Part, list[Generated]]]:
         """Each batch with its search results; greedy search in the copy space streams the batches through one
         decoder batch (``search.GreedyStream``), so they may come back out of order."""
-        starts = range(0, len(order), cfg.batch_size)
         if copy_space and cfg.num_beams == 1:
             stream = GreedyStream(model, bias)
-            yield from stream.run(prepared(s) for s in starts)
+            yield from stream.run(prepared(idx) for idx in batches)
             result.rejected += stream.rejected
             return
-        for s in starts:
-            part = prepared(s)
+        for idx in batches:
+            part = prepared(idx)
             batch = part.tag[2]
             if copy_space:
                 gens = search_copy(model, batch, part.enc, part.constraint, cfg.num_beams, cfg.max_new_tokens,

@@ -33,10 +33,20 @@ class Generated:
     log_probs: list[float] = field(default_factory=list)  # per step
 
 
-def length_limit(model, batch: dict[str, torch.Tensor], max_new_tokens: int) -> int:
-    """How many ids a batch may generate: a target rarely needs more than ~3 ids per source piece, and the cap
-    stops a looping beam early."""
-    return min(max_new_tokens, model.config.max_target_length, 4 * batch["input_ids"].size(1) + 16)
+def length_limit(model, batch: dict[str, torch.Tensor], max_new_tokens: int) -> list[int]:
+    """How many ids each item of a batch may generate: a target rarely needs more than ~3 ids per source piece,
+    and the cap stops a looping beam early. Each item's own source length counts, not the batch's padded one,
+    so that an output does not depend on what it was batched with."""
+    cap = min(max_new_tokens, model.config.max_target_length)
+    return [min(cap, 4 * n + 16) for n in batch["attention_mask"].sum(1).tolist()]
+
+
+def _cut(out: list[Generated], limits: list[int]) -> list[Generated]:
+    """Each item's output cut to its own length limit (a batch runs to its largest; an item past its own limit
+    was only repeating the end of sequence at no cost)."""
+    for gen, n in zip(out, limits, strict=True):
+        gen.ids, gen.positions, gen.log_probs = gen.ids[:n], gen.positions[:n], gen.log_probs[:n]
+    return out
 
 
 def _select(batch: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -74,12 +84,14 @@ def search_copy(
     if k > 1:
         rows = torch.arange(b, device=device).repeat_interleave(k)
         src_ids, mask, copyable, enc = (x.index_select(0, rows) for x in (src_ids, mask, copyable, enc))
-    limit = length_limit(model, batch, max_new_tokens)
+    limits = length_limit(model, batch, max_new_tokens)
     if k == 1:
         stream = GreedyStream(model, bias)
-        return next(iter(stream.run([Part(enc, src_ids, mask, copyable, constraint, limit)])))[1]
+        return next(iter(stream.run([Part(enc, src_ids, mask, copyable, constraint, limits)])))[1]
+    limit = max(limits)
     state = net.start_decoding(enc, mask, src_ids, copyable, limit)
     r = b * k
+    row_limit = torch.tensor(limits, device=device).repeat_interleave(k)  # (R,)
     last_ids = torch.full((r, 1), model.start_id, dtype=torch.long, device=device)
     last_pos = torch.full((r, 1), -1, dtype=torch.long, device=device)
     done = torch.zeros(r, dtype=torch.bool, device=device)
@@ -118,12 +130,12 @@ def search_copy(
         out_lp.append(lp)
         if constraint is not None:
             constraint.advance(tok.tolist(), pos.tolist())
-        done = done | (tok == eos)
+        done = done | (tok == eos) | (t + 1 >= row_limit)  # a row at its own limit has ended too
         # scores only fall as a beam grows, so once each item's best beam has ended nothing can overtake it
         if bool(done.view(b, k)[:, 0].all()):
             break
         last_ids, last_pos = tok[:, None], pos[:, None]
-    return _collect(torch.stack(out_ids, 1), torch.stack(out_pos, 1), torch.stack(out_lp, 1), eos, k)
+    return _cut(_collect(torch.stack(out_ids, 1), torch.stack(out_pos, 1), torch.stack(out_lp, 1), eos, k), limits)
 
 
 def _biased(scores: torch.Tensor, bias: dict[int, float] | None) -> torch.Tensor:
@@ -157,14 +169,14 @@ def _chunk_width(lengths: list[int]) -> int:
 @dataclass
 class Part:
     """One encoded batch for ``GreedyStream``: the encoder output and inputs, the batch's constraint (None:
-    free generation) and length limit; ``tag`` is the caller's own, handed back with the part's results."""
+    free generation) and length limits; ``tag`` is the caller's own, handed back with the part's results."""
 
     enc: torch.Tensor  # (B, L, H)
     input_ids: torch.Tensor  # (B, L)
     attention_mask: torch.Tensor  # (B, L)
     copyable: torch.Tensor  # (B, L) bool
     constraint: CopyConstraint | GrammarConstraint | None  # GreedyStream takes a CopyConstraint
-    limit: int
+    limits: list[int]  # each row's length limit (``length_limit``)
     tag: Any = None
 
 
@@ -202,7 +214,7 @@ class GreedyStream:
         constraint: CopyConstraint | None = None
         alive: list[tuple[int, int]] = []  # (part number, row in the part) of each decoding row
         src_list: list[list[int]] = []  # each row's source ids
-        limits: list[int] = []  # each row's length limit (its part's)
+        limits: list[int] = []  # each row's length limit
         pending: list[list[tuple[int, int]]] = []  # (id, source position) fed at the next step
         ended: list[bool] = []
         made: list[Generated] = []  # each row's output so far
@@ -216,7 +228,7 @@ class GreedyStream:
             part = next(source, None)
             if part is None:
                 return False
-            new = net.start_decoding(part.enc, part.attention_mask, part.input_ids, part.copyable, part.limit)
+            new = net.start_decoding(part.enc, part.attention_mask, part.input_ids, part.copyable, max(part.limits))
             state = new if state is None else state.concat(new)
             if part.constraint is not None:
                 if constraint is None:
@@ -227,7 +239,7 @@ class GreedyStream:
             size = max(size, b)
             alive.extend((number, r) for r in range(b))
             src_list.extend(part.input_ids.tolist())
-            limits.extend([part.limit] * b)
+            limits.extend(part.limits)
             pending.extend([(start_id, -1)] for _ in range(b))
             ended.extend([False] * b)
             held[number] = (part, [Generated() for _ in range(b)])
@@ -335,9 +347,10 @@ def search_vocab(
     beam_scores = torch.zeros(b, k, device=device)
     beam_scores[:, 1:] = float("-inf")
     cache = model.new_cache()
-    limit = length_limit(model, batch, max_new_tokens)
+    limits = length_limit(model, batch, max_new_tokens)
+    row_limit = torch.tensor(limits, device=device)  # (B*k,): the batch's rows are repeated per beam already
     new_pos = torch.full((b * k, 1), -1, dtype=torch.long, device=device)
-    for _ in range(limit):
+    for t in range(max(limits)):
         logp, aux = model.next_log_probs(enc, batch, prefix[:, -1:], new_pos, cache)  # (B*k, V)
         logp = processors(prefix, logp).log_softmax(-1)
         # a row whose every id was masked would be NaN, and topk ranks NaN first: make it -inf
@@ -364,10 +377,10 @@ def search_vocab(
             beam_scores = top
         positions = torch.cat([positions, new_pos], 1)
         step_lp = torch.cat([step_lp, lp[:, None]], 1)
-        done = done | (nxt == model.eos_id)
+        done = done | (nxt == model.eos_id) | (t + 1 >= row_limit)  # a row at its own limit has ended too
         if bool(done.view(b, k)[:, 0].all()):
             break
-    out = _collect(prefix[:, 1:], positions, step_lp, model.eos_id, k)
+    out = _cut(_collect(prefix[:, 1:], positions, step_lp, model.eos_id, k), limits[::k])
     for gen in out:  # padding after the end is not part of the output
         keep = [i for i, t in enumerate(gen.ids) if t != model.pad_id]
         gen.ids, gen.positions, gen.log_probs = ([x[i] for i in keep] for x in (gen.ids, gen.positions, gen.log_probs))
