@@ -40,6 +40,7 @@ ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS
 # phase name -> (kind, settings)
 PHASES: dict[str, tuple[str, dict]] = {
     "encoder_forward": ("encoder", {}),
+    "encoder_forward_length_batches": ("encoder", {"batching": "length"}),
     "extract_greedy_unconstrained": ("extract", {"constrained": False, "num_beams": 1, "space": "copy"}),
     "extract_greedy_constrained": ("extract", {"constrained": True, "num_beams": 1, "space": "copy"}),
     "extract_beam3_constrained": ("extract", {"constrained": True, "num_beams": 3, "space": "copy"}),
@@ -51,6 +52,7 @@ PHASES: dict[str, tuple[str, dict]] = {
 DEFAULT_PHASES = [p for p in PHASES if p != "train_fp32_baseline"]  # the baseline runs with --baseline-src
 LABELS = {
     "encoder_forward": "encoder forward only (fp32, no grad)",
+    "encoder_forward_length_batches": "encoder forward only, extraction's batches",
     "extract_greedy_unconstrained": "extract, greedy, unconstrained",
     "extract_greedy_constrained": "extract, greedy, constrained",
     "extract_beam3_constrained": "extract, beam 3, constrained",
@@ -64,6 +66,9 @@ RATIOS = {
     "extract_constrained_over_encoder_forward": (
         "extract_greedy_constrained", "encoder_forward", "sentences_per_s",
         "extraction greedy constrained / encoder forward"),
+    "extract_constrained_over_encoder_length_batches": (
+        "extract_greedy_constrained", "encoder_forward_length_batches", "sentences_per_s",
+        "extraction greedy constrained / encoder forward in extraction's batches"),
     "extract_constrained_over_unconstrained": (
         "extract_greedy_constrained", "extract_greedy_unconstrained", "sentences_per_s",
         "extraction greedy, constrained / unconstrained"),
@@ -135,18 +140,26 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_encoder(model, docs: list, device, args: dict) -> dict:
-    """Sentences/s of the bare encoder forward over ``docs``: length-sorted batches of ``--encoder-batch-size``
-    (32), fp32, no grad. Tokenizing and collating happen before the clock (``prepare_seconds``)."""
+def bench_encoder(model, docs: list, device, args: dict, batching: str = "fixed") -> dict:
+    """Sentences/s of the bare encoder forward over ``docs``, fp32, no grad: length-sorted batches of
+    ``--encoder-batch-size`` (32), or (``batching="length"``) the batches ``decode.predict`` itself makes
+    (``batching.length_batches``: the model's decode batch size, the long tail split). Tokenizing and collating
+    happen before the clock (``prepare_seconds``)."""
     import torch
 
-    from anchoralign.batching import collate, make_examples
+    from anchoralign.batching import collate, length_batches, make_examples
+    from anchoralign.decode import PAD_SLACK
 
-    batch_size = args.get("encoder_batch_size") or 32
     start = time.perf_counter()
     examples = make_examples(model, docs, with_targets=False)
-    examples.sort(key=lambda e: len(e.source.ids))  # as decode.predict orders them
-    batches = [collate(model, examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+    if batching == "length":
+        batch_size = _decode_config(args, True, 1, "copy").batch_size
+        groups = length_batches([len(e.source.ids) for e in examples], batch_size, PAD_SLACK)
+        batches = [collate(model, [examples[i] for i in g]) for g in groups]
+    else:
+        batch_size = args.get("encoder_batch_size") or 32
+        examples.sort(key=lambda e: len(e.source.ids))
+        batches = [collate(model, examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
     batches = [{k: b[k].to(device) for k in ("input_ids", "attention_mask")} for b in batches]
     warm = {k: v.to(device) for k, v in collate(model, examples[:WARMUP_SENTENCES]).items()
             if k in ("input_ids", "attention_mask")}  # fmt: skip
@@ -166,8 +179,9 @@ def bench_encoder(model, docs: list, device, args: dict) -> dict:
     seconds = min(times)
     return {
         "sentences_per_s": len(docs) / seconds, "seconds": seconds, "seconds_each": times, "n": len(docs),
-        "batch_size": batch_size,
-        "batches": len(batches), "prepare_seconds": prepare_seconds,
+        "batch_size": batch_size, "batching": batching,
+        "batches": len(batches), "positions": sum(int(b["input_ids"].numel()) for b in batches),
+        "prepare_seconds": prepare_seconds,
         "mean_source_pieces": sum(len(e.source.ids) for e in examples) / max(1, len(examples)),
         "encoder": type(encoder).__name__,
     }  # fmt: skip
@@ -370,7 +384,7 @@ def run_phase(name: str, args: dict) -> dict:
         load_seconds = time.perf_counter() - start
         rss_after_load = peak_rss_mib()
         if kind == "encoder":
-            out = bench_encoder(model, docs, device, args)
+            out = bench_encoder(model, docs, device, args, settings.get("batching", "fixed"))
         else:
             out = bench_extract(model, docs, device, settings, args)
         out.update(rss_after_load_mib=rss_after_load, load_seconds=load_seconds, model_kind=model.kind,
