@@ -219,6 +219,21 @@ def test_near_the_length_limit_the_sequence_closes_between_pieces() -> None:
     assert VOCAB.eos_id in allowed_near
 
 
+def test_length_limits_per_item_close_each_row_at_its_own_limit() -> None:
+    """One limit per batch item: the item near its own limit may end, the other, far from its own, may not;
+    a list of the wrong length is refused."""
+    src = source_for(WORDS)
+    m = VOCAB.markers
+    grammar = Grammar(VOCAB, "anchor", entity_coverage=True)
+    covered = type(src)(src.ids, src.piece_token, None, frozenset({1, 2, 3}))
+    prefix = [0, m["<ent>"], src.ids[2], m["<type>"], *VOCAB.entity_labels["Peop"]]
+    both = GrammarConstraint(grammar, [covered, covered], max_length=[100, len(prefix) + 2], reserve=4)
+    masked = both(torch.tensor([prefix, prefix]), torch.zeros(2, 200))
+    assert masked[0, VOCAB.eos_id] == float("-inf") and masked[1, VOCAB.eos_id] == 0
+    with pytest.raises(ValueError, match="2 limits for 1 sources"):
+        GrammarConstraint(grammar, [covered], max_length=[100, 100])
+
+
 def test_a_start_offered_near_the_limit_parses_though_coverage_would_not_offer_it() -> None:
     # near the length limit the constraint offers mention starts without entity coverage (closing_options);
     # stepping over such a start must keep it as a candidate, else the mention dead-ends and the output breaks
