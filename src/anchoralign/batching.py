@@ -46,7 +46,7 @@ def make_examples(model, docs: list[Document], with_targets: bool = True, rng: r
     return out
 
 
-def length_batches(lengths: list[int], batch_size: int, slack: float = 0.25) -> list[list[int]]:
+def length_batches(lengths: list[int], batch_size: int, slack: float = 0.5) -> list[list[int]]:
     """Indices of ``lengths`` in batches for inference: ascending length, at most ``batch_size`` each, and a
     batch ends early where taking the next (longer) item would make its padded size (rows x longest) exceed
     ``1 + slack`` times its real length. Sorting alone leaves the long tail in one batch padded to its longest
