@@ -147,12 +147,14 @@ def bench_encoder(model, docs: list, device, args: dict, batching: str = "fixed"
     happen before the clock (``prepare_seconds``)."""
     import torch
 
-    from anchoralign.batching import collate, length_batches, make_examples
-    from anchoralign.decode import PAD_SLACK
+    from anchoralign.batching import collate, make_examples
 
     start = time.perf_counter()
     examples = make_examples(model, docs, with_targets=False)
-    if batching == "length":
+    if batching == "length":  # imported here: the fixed batches also run with an older checkout's src
+        from anchoralign.batching import length_batches
+        from anchoralign.decode import PAD_SLACK
+
         batch_size = _decode_config(args, True, 1, "copy").batch_size
         groups = length_batches([len(e.source.ids) for e in examples], batch_size, PAD_SLACK)
         batches = [collate(model, [examples[i] for i in g]) for g in groups]
