@@ -45,7 +45,12 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
             assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
             assert r["code"].keys() == {"commit", "dirty"} and r["resumed"] is False
             assert r["schedule_cut"] is False and r["epochs_run"] == 1
-    assert "| full |" in (tmp_path / "results.md").read_text()
+            parts = r["by_sharing"]
+            assert parts["sharing"]["sentences"] + parts["rest"]["sentences"] == len(test)
+            preds = json.loads((tmp_path / "runs" / f"{v}-s{r['seed']}" / "test_predictions.json").read_text())
+            assert [p["tokens"] for p in preds] == [d.words for d in test]
+    table = (tmp_path / "results.md").read_text()
+    assert "| full |" in table and "| variant | sharing | rest | seeds |" in table
     # a run that train.max_minutes cut is named in the table
     cut = json.loads(json.dumps(saved))
     cut["variants"]["flat"][1]["schedule_cut"] = True
@@ -55,7 +60,9 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
     assert "seeds done" not in full and "| flat |" in full
     (tmp_path / "runs" / "flat-s2" / "test_metrics.json").rename(tmp_path / "flat-s2.json")
     partial = summary_table(finished_runs(tmp_path, variants, [1, 2]))
-    assert "seeds done" in partial and partial.count("| 1, 2 |") == 2 and "| 1 |" in partial
+    main_table, sharing_table = partial.split("Main figure (%) on the test sentences")
+    assert "seeds done" in main_table and main_table.count("| 1, 2 |") == 2 and "| 1 |" in main_table
+    assert "| flat | " in sharing_table and sharing_table.rstrip().endswith("| 1, 2 |")  # the seeds it has
     (tmp_path / "flat-s2.json").rename(tmp_path / "runs" / "flat-s2" / "test_metrics.json")
     with pytest.raises(InputError, match="no such experiment directory"):
         finished_runs(tmp_path / "missing", variants, [1, 2])

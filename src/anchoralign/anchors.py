@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .types import Document
 
-__all__ = ["AnchorGroup", "gold_anchor_groups", "head_groups"]
+__all__ = ["AnchorGroup", "gold_anchor_groups", "head_groups", "shares_an_entity", "sharing_stats"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,17 @@ def head_groups(doc: Document) -> list[AnchorGroup]:
     return sorted(groups, key=lambda g: _text_order(doc, g.anchor))
 
 
+def shares_an_entity(doc: Document) -> bool:
+    """Whether two or more of ``doc``'s relations share an entity: the structure an anchor groups."""
+    seen: set[int] = set()
+    for r in doc.relations:
+        for e in {r.head, r.tail}:
+            if e in seen:
+                return True
+            seen.add(e)
+    return False
+
+
 def sharing_stats(docs: list[Document]) -> dict:
     """How much work anchoring has in ``docs``: sentences, relations per sentence, the share of sentences with
     two or more relations, and with two or more relations that share an entity (the structure an anchor
@@ -71,13 +82,7 @@ def sharing_stats(docs: list[Document]) -> dict:
     n = len(docs)
     rels = sum(len(d.relations) for d in docs)
     multi = sum(1 for d in docs if len(d.relations) >= 2)
-    shared = 0
-    for d in docs:
-        seen: dict[int, int] = {}
-        for r in d.relations:
-            for e in {r.head, r.tail}:
-                seen[e] = seen.get(e, 0) + 1
-        shared += any(c >= 2 for c in seen.values())
+    shared = sum(1 for d in docs if shares_an_entity(d))
     return {
         "sentences": n,
         "relations": rels,

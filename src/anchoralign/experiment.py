@@ -8,8 +8,11 @@ Variants are config overrides on one base config, listed in ``VARIANTS``:
 - ``no-constraint``: free generation, parsed by the same parser, malformed pieces counted;
 - ``flat``: the flat-triple baseline (REBEL/TANL style) with the engine's span grammar only.
 
-Each run writes ``runs/<variant>-s<seed>/`` (the best-dev model and ``test_metrics.json``); a run whose
-``test_metrics.json`` exists is not repeated, so an interrupted experiment continues where it stopped.
+Each run writes ``runs/<variant>-s<seed>/``: the best-dev model (deleted unless ``keep_models``), the test
+predictions (``test_predictions.json``, SpERT JSON that ``anchoralign score`` reads) and ``test_metrics.json``,
+whose summary also scores the test sentences where relations share an entity apart from the rest
+(``by_sharing``: where anchors have work to do). A run whose ``test_metrics.json`` exists is not repeated, so
+an interrupted experiment continues where it stopped.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .anchors import sharing_stats
+from .anchors import shares_an_entity, sharing_stats
 from .benchmark import code_commit
 from .config import RunConfig, apply_overrides
 from .data.registry import dataset_protocol
+from .metrics import score_documents
+from .protocols import Protocol
 from .schema import Schema
 from .types import Document
 
-__all__ = ["VARIANTS", "run_experiment", "summary_table", "variant_config"]
+__all__ = ["VARIANTS", "by_sharing", "run_experiment", "summary_table", "variant_config"]
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +134,10 @@ def run_experiment(
 
             best = load_model(run_dir)
             t1 = time.time()
-            scores, _ = evaluate_documents(best, test_docs, schema, cfg.decode, protocol=dataset_protocol(cfg.dataset))
+            protocol = dataset_protocol(cfg.dataset)
+            scores, predictions = evaluate_documents(best, test_docs, schema, cfg.decode, protocol=protocol)
+            (run_dir / "test_predictions.json").write_text(
+                json.dumps([d.to_spert() for d in predictions], ensure_ascii=False) + "\n")
             summary = {"seed": seed, **{t: scores[t]["micro"]["f1"] for t in TASKS},
                        "protocol": scores["protocol"], "main": scores["main"], "figures": scores["figures"],
                        "macro": {t: scores[t]["macro"]["f1"] for t in TASKS},
@@ -140,6 +148,7 @@ def run_experiment(
                        "code": code, "resumed": resumed}
             if "anchor_scorer" in scores:
                 summary["anchor_scorer"] = scores["anchor_scorer"]
+            summary["by_sharing"] = by_sharing(test_docs, predictions, schema, protocol)
             metrics_file.write_text(json.dumps({"summary": summary, "scores": scores}, indent=2) + "\n")
             shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
             if not keep_models:
@@ -156,6 +165,26 @@ def run_experiment(
     (out / "results.md").write_text(summary_table(results) + "\n")
     _plot(results, out / "results.png")
     return results
+
+
+def by_sharing(gold: list[Document], pred: list[Document], schema: Schema | None, protocol: Protocol) -> dict:
+    """Test scores on two parts of ``gold``: the sentences where two or more gold relations share an entity
+    (``sharing``: the structure an anchor groups) and the others (``rest``). Per part: sentences, gold
+    relations, the protocol's main figure and micro F1 of NER, RE and RE+ strict, fractions."""
+    parts: dict[str, list[int]] = {"sharing": [], "rest": []}
+    for i, doc in enumerate(gold):
+        parts["sharing" if shares_an_entity(doc) else "rest"].append(i)
+    out = {}
+    for name, idx in parts.items():
+        g, p = [gold[i] for i in idx], [pred[i] for i in idx]
+        if not g:
+            out[name] = {"sentences": 0, "relations": 0}
+            continue
+        scores = score_documents(g, p, schema, symmetric=protocol.symmetric)
+        out[name] = {"sentences": len(g), "relations": sum(len(d.relations) for d in g),
+                     "main": protocol.score(g, p, schema)["main"],
+                     **{t: scores[t]["micro"]["f1"] for t in TASKS}}
+    return out
 
 
 def finished_runs(output: str | Path, variants: list[str], seeds: list[int], dataset: str = "") -> dict:
@@ -247,7 +276,29 @@ def summary_table(results: dict) -> str:
         lines += ["", f"Test sentences with two or more relations sharing an entity: "
                       f"{100 * sh['share_relations_sharing_an_entity']:.1f} % of {sh['sentences']} "
                       f"({sh['relations_per_sentence']:.2f} relations per sentence)."]
+    lines += _sharing_table(results)
     return "\n".join(lines)
+
+
+def _sharing_table(results: dict) -> list[str]:
+    """Markdown lines: per variant, the main figure on test sentences whose relations share an entity and on
+    the rest (runs that recorded ``by_sharing``; runs before it did not)."""
+    rows = {v: [r for r in rs if "by_sharing" in r] for v, rs in results["variants"].items()}
+    if not any(rows.values()):
+        return []
+    first = next(r for rs in rows.values() for r in rs)["by_sharing"]
+    lines = ["", f"Main figure (%) on the test sentences where two or more relations share an entity "
+                 f"({first['sharing']['sentences']} sentences, {first['sharing']['relations']} relations) and on "
+                 f"the rest ({first['rest']['sentences']}, {first['rest']['relations']}), mean ± std over the "
+                 "seeds that recorded it:", "",
+             "| variant | sharing | rest | seeds |", "|---|---|---|---|"]
+    for variant, rs in rows.items():
+        if not rs:
+            continue
+        cells = [_mean_std([100 * r["by_sharing"][part].get("main", 0.0) for r in rs]) for part in ("sharing", "rest")]
+        lines.append(f"| {variant} | " + " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in cells)
+                     + f" | {', '.join(str(r['seed']) for r in rs)} |")
+    return lines
 
 
 def _plot(results: dict, path: Path) -> None:
