@@ -1,0 +1,77 @@
+"""benchmarks/decode_grid.py on a tiny random model: every point decoded for every model, dev picks, test shown."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "decode_grid.py"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, data_dir) -> tuple[list[Path], Path]:
+    """Two tiny random model directories, and a data root whose conll04 dev and test are three sentences each."""
+    import torch
+
+    from anchoralign.model import save_model
+
+    from .tiny import tiny_model
+
+    root = tmp_path_factory.mktemp("grid")
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        save_model(tiny_model(None), root / f"m{seed}", metadata={"commit": "abc123"})
+        models.append(root / f"m{seed}")
+    data = root / "data" / "conll04"
+    data.mkdir(parents=True)
+    src = data_dir / "conll04"
+    (data / "conll04_types.json").write_text((src / "conll04_types.json").read_text(encoding="utf-8"), encoding="utf-8")
+    for name in ("dev.json", "test.json"):
+        docs = json.loads((src / name).read_text(encoding="utf-8"))[:3]
+        (data / name).write_text(json.dumps(docs), encoding="utf-8")
+    return models, root / "data"
+
+
+def _main():
+    spec = importlib.util.spec_from_file_location("decode_grid", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def test_grid_decodes_every_point_and_dev_picks(setup, tmp_path) -> None:
+    models, data = setup
+    out = tmp_path / "grid.json"
+    code = _main()(["--dataset", "conll04", "--data-dir", str(data), "--models", *map(str, models),
+                    "--grid", "decode.relation_threshold=0.0,0.5", "--grid", "entity_threshold=0,0.9",
+                    "--set", "num_beams=1", "--json", str(out)])
+    assert code == 0
+    r = json.loads(out.read_text())
+    labels = [f"relation_threshold={a} entity_threshold={b}" for a in (0.0, 0.5) for b in (0, 0.9)]
+    assert r["fixed"] == {"num_beams": 1} and r["grid"] == {"relation_threshold": [0.0, 0.5], "entity_threshold": [0, 0.9]}
+    for m in map(str, models):
+        assert list(r["models"][m]) == labels
+    for label in labels:  # the means, recomputed here
+        for key, (split, fig) in {"dev_main": ("dev", "main"), "test_ner": ("test", "ner")}.items():
+            assert r["mean"][label][key] == round(statistics.mean(r["models"][str(m)][label][split][fig] for m in models), 2)
+    assert r["mean"][r["pick"]]["dev_main"] == max(v["dev_main"] for v in r["mean"].values())
+
+
+def test_an_unknown_setting_is_refused_in_one_line(setup) -> None:
+    models, data = setup
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dataset", "conll04", "--data-dir", str(data), "--models", str(models[0]),
+         "--grid", "decode.bogus=1,2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "'decode.bogus=1,2': expected KEY=VALUE with KEY a decode setting" in proc.stderr
+    assert "Traceback" not in proc.stderr
