@@ -48,16 +48,29 @@ def main(argv: list[str] | None = None) -> int:
     from anchoralign.api import saved_decode_config
     from anchoralign.data.registry import dataset_protocol, load_split, resolve_data_dir
     from anchoralign.decode import DecodeConfig, predict
+    from anchoralign.errors import InputError
     from anchoralign.model import load_model
 
     names = {f.name for f in fields(DecodeConfig)}
     fixed = {k: yaml.safe_load(v) for k, v in (_setting(s, names) for s in args.fixed)}
     axes = [(k, [yaml.safe_load(v) for v in raw.split(",")]) for k, raw in (_setting(g, names) for g in args.grid)]
+    both = sorted(set(fixed) & {k for k, _ in axes})
+    if both:
+        raise SystemExit(f"decode_grid.py: {', '.join(both)} both gridded (--grid) and fixed (--set)")
     points = [dict(zip([k for k, _ in axes], values, strict=True))
               for values in itertools.product(*[vs for _, vs in axes])] or [{}]
-    data_dir = resolve_data_dir(args.data_dir)
-    splits = {s: load_split(args.dataset, s, data_dir).documents for s in ("dev", "test")}
-    protocol = dataset_protocol(args.dataset)
+    for point in points:  # every point checked before any model is decoded
+        try:
+            replace(DecodeConfig(), **fixed, **point).validate()
+        except (TypeError, ValueError) as e:
+            raise SystemExit(f"decode_grid.py: {' '.join(f'{k}={v}' for k, v in {**fixed, **point}.items())}: {e}") from None
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        splits = {s: load_split(args.dataset, s, data_dir).documents for s in ("dev", "test")}
+        protocol = dataset_protocol(args.dataset)
+        models = {path: (load_model(path, torch.device("cpu")), saved_decode_config(path)) for path in args.models}
+    except InputError as e:
+        raise SystemExit(f"decode_grid.py: {e}") from None
 
     def label(point: dict) -> str:
         return " ".join(f"{k}={v}" for k, v in point.items()) or "(saved settings)"
@@ -65,13 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"dataset": args.dataset, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
                     "fixed": fixed, "grid": dict(axes), "command": " ".join(sys.argv), "models": {}}
-    for path in args.models:
-        model = load_model(path, torch.device("cpu"))
-        base = saved_decode_config(path)
+    for path, (model, base) in models.items():
         rows = {}
         for point in points:
             cfg = replace(base, **fixed, **point)
-            cfg.validate()
             row = {}
             for name, gold in splits.items():
                 figures = protocol.score(gold, predict(model, gold, cfg).documents, model.schema)
@@ -80,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path} {label(point)}: dev {row['dev']['main']:.2f} (NER {row['dev']['ner']:.2f})  "
                   f"test {row['test']['main']:.2f} (NER {row['test']['ner']:.2f})", flush=True)
         report["models"][path] = rows
-    mean = {label(p): {f"{s}_{m}": round(statistics.mean(r[label(p)][s][m] for r in report["models"].values()), 2)
-                       for s in splits for m in ("main", "ner")} for p in points}
-    pick = max(points, key=lambda p: mean[label(p)]["dev_main"])
+    exact = {label(p): {f"{s}_{m}": statistics.mean(r[label(p)][s][m] for r in report["models"].values())
+                        for s in splits for m in ("main", "ner")} for p in points}
+    mean = {k: {f: round(v, 2) for f, v in row.items()} for k, row in exact.items()}
+    pick = max(points, key=lambda p: exact[label(p)]["dev_main"])  # ties: the first point in grid order
     report["mean"], report["pick"] = mean, label(pick)
     print("\nmean over the models (main figure, NER):")
     for p in points:

@@ -33,6 +33,8 @@ def main() -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args()
+    if args.batches < 1 or args.rounds < 1:
+        p.error(f"--batches and --rounds must be >= 1, got {args.batches} and {args.rounds}")
 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -41,14 +43,18 @@ def main() -> int:
     from anchoralign.batching import collate, make_examples
     from anchoralign.config import load_config
     from anchoralign.data.registry import load_schema, load_split, resolve_data_dir
+    from anchoralign.errors import InputError
     from anchoralign.model import build_model
     from anchoralign.train import _adamw, _batches, _param_groups, set_seed
     from anchoralign.trainable_rows import install_row_subset
 
-    data_dir = resolve_data_dir(args.data_dir)
-    cfg = load_config(args.config, [*args.overrides, "train.precision=fp32"])
-    docs = load_split(args.dataset, "train", data_dir).documents
-    schema = load_schema(args.dataset, data_dir)
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        cfg = load_config(args.config, [*args.overrides, "train.precision=fp32"])
+        docs = load_split(args.dataset, "train", data_dir).documents
+        schema = load_schema(args.dataset, data_dir)
+    except (InputError, ValueError) as e:
+        p.error(str(e))
     set_seed(cfg.train.seed)
     model = build_model(cfg.model, schema, train_docs=docs, anchor=cfg.anchor)
     model.label_smoothing = cfg.train.label_smoothing
@@ -64,7 +70,8 @@ def main() -> int:
     def step(batch) -> None:
         loss = model(batch)["loss"]
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        if cfg.train.grad_clip > 0:  # as train() does
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -47,13 +47,25 @@ def _main():
     return mod.main
 
 
-def test_grid_decodes_every_point_and_dev_picks(setup, tmp_path) -> None:
+def test_grid_decodes_every_point_and_dev_picks(setup, tmp_path, monkeypatch) -> None:
+    import anchoralign.decode
+
     models, data = setup
     out = tmp_path / "grid.json"
+    seen = []
+    real = anchoralign.decode.predict
+
+    def spy(model, docs, cfg, **kw):
+        seen.append((cfg.relation_threshold, cfg.entity_threshold, cfg.num_beams))
+        return real(model, docs, cfg, **kw)
+
+    monkeypatch.setattr(anchoralign.decode, "predict", spy)
     code = _main()(["--dataset", "conll04", "--data-dir", str(data), "--models", *map(str, models),
                     "--grid", "decode.relation_threshold=0.0,0.5", "--grid", "entity_threshold=0,0.9",
                     "--set", "num_beams=1", "--json", str(out)])
     assert code == 0
+    # each point reaches the decoder: per model, dev and test at every point, in grid order, the fixed setting too
+    assert seen == [(a, b, 1) for _ in models for a in (0.0, 0.5) for b in (0, 0.9) for _split in ("dev", "test")]
     r = json.loads(out.read_text())
     labels = [f"relation_threshold={a} entity_threshold={b}" for a in (0.0, 0.5) for b in (0, 0.9)]
     assert r["fixed"] == {"num_beams": 1} and r["grid"] == {"relation_threshold": [0.0, 0.5], "entity_threshold": [0, 0.9]}
@@ -75,3 +87,19 @@ def test_an_unknown_setting_is_refused_in_one_line(setup) -> None:
     assert proc.returncode != 0
     assert "'decode.bogus=1,2': expected KEY=VALUE with KEY a decode setting" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_values_and_models_are_refused_before_decoding(setup, tmp_path) -> None:
+    models, data = setup
+    for extra, message in (
+        (["--grid", "pair_threshold=0,0.5"], "pair_threshold=0: decode.pair_threshold must be in (0, 1]"),
+        (["--grid", "relation_threshold=0.3", "--set", "relation_threshold=0.4"], "both gridded"),
+        (["--models", str(tmp_path / "missing")], "missing"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--dataset", "conll04", "--data-dir", str(data), "--models", str(models[0]),
+             *extra],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-1000:]
+        assert "Traceback" not in proc.stderr

@@ -23,8 +23,8 @@ def test_counts_the_step_and_replays_its_products(tmp_path, data_dir) -> None:
     r = json.loads(out.read_text())
     assert r["batches"] == 2 and r["documents"] == 2 * 16
     assert r["products"] > 0 and r["step_gflop_counted"] > 0
-    # the counter sees matrix products and fused attention; what it counts here is no less than the replay's total
-    assert r["products_gflop"] <= r["step_gflop_counted"] * (1 + 1e-9)
-    assert r["products_share_of_step"] == r["products_seconds_fastest"] / r["step_seconds_fastest"]
+    # every counted FLOP is a product the replay recorded (forward and backward), none twice: on this model
+    # attention runs as bmm, so the two totals agree
+    assert abs(r["products_gflop"] - r["step_gflop_counted"]) <= 1e-6 * r["step_gflop_counted"]
     assert "of the step" in proc.stdout
 

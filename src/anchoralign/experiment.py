@@ -137,7 +137,7 @@ def run_experiment(
             protocol = dataset_protocol(cfg.dataset)
             scores, predictions = evaluate_documents(best, test_docs, schema, cfg.decode, protocol=protocol)
             (run_dir / "test_predictions.json").write_text(
-                json.dumps([d.to_spert() for d in predictions], ensure_ascii=False) + "\n")
+                json.dumps([d.to_spert() for d in predictions], ensure_ascii=False) + "\n", encoding="utf-8")
             summary = {"seed": seed, **{t: scores[t]["micro"]["f1"] for t in TASKS},
                        "protocol": scores["protocol"], "main": scores["main"], "figures": scores["figures"],
                        "macro": {t: scores[t]["macro"]["f1"] for t in TASKS},
@@ -295,9 +295,11 @@ def _sharing_table(results: dict) -> list[str]:
     for variant, rs in rows.items():
         if not rs:
             continue
-        cells = [_mean_std([100 * r["by_sharing"][part].get("main", 0.0) for r in rs]) for part in ("sharing", "rest")]
-        lines.append(f"| {variant} | " + " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in cells)
-                     + f" | {', '.join(str(r['seed']) for r in rs)} |")
+        cells = []
+        for part in ("sharing", "rest"):
+            xs = [100 * r["by_sharing"][part]["main"] for r in rs if "main" in r["by_sharing"][part]]
+            cells.append("{:.2f} ± {:.2f}".format(*_mean_std(xs)) if xs else "–")  # no sentence in that part
+        lines.append(f"| {variant} | {' | '.join(cells)} | {', '.join(str(r['seed']) for r in rs)} |")
     return lines
 
 
