@@ -45,6 +45,7 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
             assert all(0.0 <= r[t] <= 1.0 for t in ("ner", "re", "re_strict"))
             assert r["code"].keys() == {"commit", "dirty"} and r["resumed"] is False
             assert r["schedule_cut"] is False and r["epochs_run"] == 1
+            assert r["train_seconds_total"] > 0  # not resumed: the one process's training
             parts = r["by_sharing"]
             assert parts["sharing"]["sentences"] + parts["rest"]["sentences"] == len(test)
             preds = json.loads((tmp_path / "runs" / f"{v}-s{r['seed']}" / "test_predictions.json").read_text())
