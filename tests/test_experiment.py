@@ -64,6 +64,9 @@ def test_runner_writes_results_for_every_variant_and_seed(tmp_path, data_dir) ->
     main_table, sharing_table = partial.split("Main figure (%) on the test sentences")
     assert "seeds done" in main_table and main_table.count("| 1, 2 |") == 2 and "| 1 |" in main_table
     assert "| flat | " in sharing_table and sharing_table.rstrip().endswith("| 1, 2 |")  # the seeds it has
+    flat_row = next(line for line in main_table.splitlines() if line.startswith("| flat |"))
+    assert "±" not in flat_row  # one finished seed: its value, no spread of zero
+    assert "±" in next(line for line in main_table.splitlines() if line.startswith("| full |"))
     (tmp_path / "flat-s2.json").rename(tmp_path / "runs" / "flat-s2" / "test_metrics.json")
     with pytest.raises(InputError, match="no such experiment directory"):
         finished_runs(tmp_path / "missing", variants, [1, 2])

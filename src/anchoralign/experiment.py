@@ -245,6 +245,12 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
+def _cell(xs: list[float]) -> str:
+    """``mean ± std`` in %, or the one value alone: one run has no spread to show."""
+    m, s = _mean_std(xs)
+    return f"{m:.2f} ± {s:.2f}" if len(xs) > 1 else f"{m:.2f}"
+
+
 def summary_table(results: dict) -> str:
     """Markdown: per variant, mean ± sample std over seeds of test micro F1 (in %), and training seconds per run
     (wall time over all the run's processes; runs finished before ``train_seconds_total`` was recorded count
@@ -267,8 +273,7 @@ def summary_table(results: dict) -> str:
             continue
         cells = []
         for t in (*TASKS, "main") if main_col else TASKS:
-            m, s = _mean_std([100 * r[t] for r in rows])
-            cells.append(f"{m:.2f} ± {s:.2f}")
+            cells.append(_cell([100 * r[t] for r in rows]))
         mal = statistics.fmean(r["malformed"] for r in rows)
         secs = statistics.fmean(r.get("train_seconds_total", r["train_seconds"]) for r in rows)
         done = f" {', '.join(str(r['seed']) for r in rows)} |" if partial else ""
@@ -294,7 +299,7 @@ def _sharing_table(results: dict) -> list[str]:
     lines = ["", f"Main figure (%) on the test sentences where two or more relations share an entity "
                  f"({first['sharing']['sentences']} sentences, {first['sharing']['relations']} relations) and on "
                  f"the rest ({first['rest']['sentences']}, {first['rest']['relations']}), mean ± std over the "
-                 "seeds that recorded it:", "",
+                 "seeds that recorded it (one seed: its value):", "",
              "| variant | sharing | rest | seeds |", "|---|---|---|---|"]
     for variant, rs in rows.items():
         if not rs:
@@ -302,7 +307,7 @@ def _sharing_table(results: dict) -> list[str]:
         cells = []
         for part in ("sharing", "rest"):
             xs = [100 * r["by_sharing"][part]["main"] for r in rs if "main" in r["by_sharing"][part]]
-            cells.append("{:.2f} ± {:.2f}".format(*_mean_std(xs)) if xs else "–")  # no sentence in that part
+            cells.append(_cell(xs) if xs else "–")  # no sentence in that part
         lines.append(f"| {variant} | {' | '.join(cells)} | {', '.join(str(r['seed']) for r in rs)} |")
     return lines
 
