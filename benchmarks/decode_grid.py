@@ -59,16 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"decode_grid.py: {', '.join(both)} both gridded (--grid) and fixed (--set)")
     points = [dict(zip([k for k, _ in axes], values, strict=True))
               for values in itertools.product(*[vs for _, vs in axes])] or [{}]
-    for point in points:  # every point checked before any model is decoded
-        try:
-            replace(DecodeConfig(), **fixed, **point).validate()
-        except (TypeError, ValueError) as e:
-            raise SystemExit(f"decode_grid.py: {' '.join(f'{k}={v}' for k, v in {**fixed, **point}.items())}: {e}") from None
+    try:
+        saved = {path: saved_decode_config(path) for path in args.models}
+    except InputError as e:
+        raise SystemExit(f"decode_grid.py: {e}") from None
+    # every point checked on every model's own saved settings (a point may need one of them, e.g. pair_veto
+    # needs the pair_relations the model was saved with) before any model is loaded or decoded
+    for path, base in saved.items():
+        for point in points:
+            try:
+                replace(base, **fixed, **point).validate()
+            except (TypeError, ValueError) as e:
+                setting = " ".join(f"{k}={v}" for k, v in {**fixed, **point}.items())
+                raise SystemExit(f"decode_grid.py: {setting} on {path} (its saved decode settings): {e}") from None
     try:
         data_dir = resolve_data_dir(args.data_dir)
         splits = {s: load_split(args.dataset, s, data_dir).documents for s in ("dev", "test")}
         protocol = dataset_protocol(args.dataset)
-        models = {path: (load_model(path, torch.device("cpu")), saved_decode_config(path)) for path in args.models}
+        models = {path: (load_model(path, torch.device("cpu")), saved[path]) for path in args.models}
     except InputError as e:
         raise SystemExit(f"decode_grid.py: {e}") from None
 

@@ -79,7 +79,7 @@ def test_grid_decodes_every_point_and_dev_picks(setup, tmp_path, monkeypatch) ->
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--grid", "decode.bogus=1,2"], "'decode.bogus=1,2': expected KEY=VALUE with KEY a decode setting"),
-    (["--grid", "pair_threshold=0,0.5"], "pair_threshold=0: decode.pair_threshold must be in (0, 1]"),
+    (["--grid", "pair_threshold=0,0.5"], "decode.pair_threshold must be in (0, 1]"),
     (["--grid", "relation_threshold=0.3", "--set", "relation_threshold=0.4"], "both gridded"),
     (["--models", "no/such/model"], "no/such/model"),
 ])
@@ -88,6 +88,26 @@ def test_bad_settings_and_models_are_refused_in_one_line_before_decoding(setup, 
     with pytest.raises(SystemExit) as e:
         _main()(["--dataset", "conll04", "--data-dir", str(data), "--models", str(models[0]), *extra])
     assert isinstance(e.value.code, str) and message in e.value.code and "\n" not in e.value.code
+
+
+def test_points_are_checked_on_each_models_saved_settings(setup, tmp_path) -> None:
+    """pair_veto needs pair_relations: union. A model saved with union accepts it (its own settings, not the
+    defaults, are what the point changes); one saved without it is refused, by name, before anything decodes."""
+    import shutil
+
+    models, data = setup
+    union = tmp_path / "union"
+    shutil.copytree(models[0], union)
+    cfg_path = union / "model_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.setdefault("run", {}).setdefault("decode", {})["pair_relations"] = "union"
+    cfg_path.write_text(json.dumps(cfg))
+    args = ["--dataset", "conll04", "--data-dir", str(data), "--set", "pair_veto=0.05", "--grid", "relation_threshold=0.5"]
+    assert _main()([*args, "--models", str(union), "--json", str(tmp_path / "g.json")]) == 0
+    assert list(json.loads((tmp_path / "g.json").read_text())["models"]) == [str(union)]
+    with pytest.raises(SystemExit) as e:
+        _main()([*args, "--models", str(union), str(models[1])])
+    assert f"on {models[1]} (its saved decode settings)" in e.value.code and "pair_relations: union" in e.value.code
 
 
 def test_the_script_runs_as_a_command(setup) -> None:
