@@ -86,3 +86,22 @@ def test_experiment_cli_rejects_unknown_variant(tmp_path, data_dir, capsys) -> N
                  "--seeds", "1", "--output", str(tmp_path), "--set", "model.backbone=random-tiny"])
     assert code == 2
     assert "unknown variant 'bogus'" in capsys.readouterr().err
+
+
+def test_experiment_cli_runs_only_the_seeds_named(tmp_path, data_dir, capsys) -> None:
+    """--seed S (repeatable) takes the place of --seeds N: the table holds those seeds alone."""
+    for seed, re_strict in ((1, 0.20), (2, 0.30), (3, 0.40)):
+        run = tmp_path / "runs" / f"flat-s{seed}"
+        run.mkdir(parents=True)
+        summary = {"seed": seed, "ner": 0.5, "re": re_strict, "re_strict": re_strict, "malformed": 0,
+                   "train_seconds": 10.0, "schedule_cut": False}
+        (run / "test_metrics.json").write_text(json.dumps({"summary": summary}))
+    base = ["experiment", "--dataset", "conll04", "--data-dir", str(data_dir), "--variants", "flat",
+            "--output", str(tmp_path), "--status"]
+    assert main([*base, "--seed", "3", "--seed", "2"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| flat |"))
+    assert "35.00 ± 7.07" in row  # seeds 2 and 3: mean 35, sample std 7.07 (seed 1's 20 left out)
+    assert main([*base, "--seeds", "3"]) == 0
+    assert "30.00 ± 10.00" in capsys.readouterr().out
+    assert main([*base, "--seed", "0"]) == 2
+    assert "--seed must be >= 1" in capsys.readouterr().err

@@ -15,7 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
     p.add_argument("--variants", default="full,no-anchor-selection,no-alignment,no-constraint,flat",
                    help="comma-separated variants (default: all five)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (1, 2, ..., N); default 3")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=3, help="number of seeds (1, 2, ..., N); default 3")
+    seeds.add_argument("--seed", dest="seed_list", type=int, action="append", metavar="S",
+                       help="run only seed S (repeatable), instead of 1..N: to share one experiment's seeds "
+                            "between processes or machines; a later call with --seeds N reuses every finished run")
     p.add_argument("--output", required=True, help="experiment directory")
     p.add_argument("--config", help="base YAML config (the budget every variant gets)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -37,9 +41,14 @@ def run(args: argparse.Namespace) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise InputError(f"unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
-    seeds = list(range(1, args.seeds + 1))
+    if args.seed_list:
+        seeds = sorted(set(args.seed_list))
+        if seeds[0] < 1:
+            raise InputError(f"--seed must be >= 1, got {seeds[0]}")
+    else:
+        if args.seeds < 1:
+            raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+        seeds = list(range(1, args.seeds + 1))
     if args.status:
         from ..experiment import finished_runs
 
