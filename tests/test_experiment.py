@@ -105,3 +105,7 @@ def test_experiment_cli_runs_only_the_seeds_named(tmp_path, data_dir, capsys) ->
     assert "30.00 ± 10.00" in capsys.readouterr().out
     assert main([*base, "--seed", "0"]) == 2
     assert "--seed must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # both: refused, even with --seeds at its default value
+        main([*base, "--seeds", "3", "--seed", "2"])
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert main([*base]) == 0 and "30.00 ± 10.00" in capsys.readouterr().out  # neither: seeds 1..3

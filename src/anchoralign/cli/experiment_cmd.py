@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", default="full,no-anchor-selection,no-alignment,no-constraint,flat",
                    help="comma-separated variants (default: all five)")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, default=3, help="number of seeds (1, 2, ..., N); default 3")
+    # default None, not 3: argparse would not see "--seeds 3 --seed 2" as a conflict if 3 were the default
+    seeds.add_argument("--seeds", type=int, help="number of seeds (1, 2, ..., N); default 3")
     seeds.add_argument("--seed", dest="seed_list", type=int, action="append", metavar="S",
                        help="run only seed S (repeatable), instead of 1..N: to share one experiment's seeds "
                             "between processes or machines; a later call with --seeds N reuses every finished run")
@@ -46,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
         if seeds[0] < 1:
             raise InputError(f"--seed must be >= 1, got {seeds[0]}")
     else:
-        if args.seeds < 1:
-            raise InputError(f"--seeds must be >= 1, got {args.seeds}")
-        seeds = list(range(1, args.seeds + 1))
+        n = 3 if args.seeds is None else args.seeds
+        if n < 1:
+            raise InputError(f"--seeds must be >= 1, got {n}")
+        seeds = list(range(1, n + 1))
     if args.status:
         from ..experiment import finished_runs
 
