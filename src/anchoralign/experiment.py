@@ -331,7 +331,7 @@ def _plot(results: dict, path: Path) -> None:
     ax.set_xticks(range(len(variants)), variants, rotation=15)
     ax.set_ylabel("test micro F1 (%)")
     ax.set_title(f"{results['dataset']}: ablation, {len(results['seeds'])} seeds")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over one
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
