@@ -24,3 +24,8 @@ def test_a_boolean_where_a_choice_is_expected_names_the_field() -> None:
     # boolean fields still take the YAML 1.1 words
     cfg = load_config(None, ["decode.constrained=no", "decode.signatures=off", "decode.tagger_spans=yes"])
     assert cfg.decode.constrained is False and cfg.decode.signatures is False and cfg.decode.tagger_spans is True
+
+
+def test_a_training_config_cannot_turn_the_veto_on() -> None:
+    with pytest.raises(InputError, match="anchor.veto_classifier is set by `anchoralign veto`"):
+        load_config(None, ["anchor.veto_classifier=true"])

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "alignment_loss", "bio_spans", "typed_bio_spans",
+__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "VetoClassifier", "alignment_loss", "bio_spans", "typed_bio_spans",
            "typed_bio_viterbi"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
@@ -60,6 +60,9 @@ class AnchorConfig:
     lambda_span: float = 1.0
     span_max_width: int = 8  # tokens; longer gold entities are not learned (counted in the training log)
     span_negatives: int = 100  # at most this many non-entity spans per training document
+    # A second pair classifier that only checks relations (decode.pair_veto), fitted after training on the frozen
+    # encoder with sentences that state no relation (anchoralign.veto; not trained with the rest)
+    veto_classifier: bool = False
 
     def validate(self) -> None:
         for name in ("lambda_anchor", "lambda_align", "lambda_entity", "lambda_pair", "lambda_span"):
@@ -99,6 +102,8 @@ class AnchorHeads(nn.Module):
                      if cfg.pair_classifier and n_entity_types and n_relation_types else None)
         self.span = (SpanClassifier(enc_hidden, n_entity_types, cfg.span_max_width)
                      if cfg.span_classifier and n_entity_types else None)
+        self.veto = (VetoClassifier(enc_hidden, n_entity_types, n_relation_types)
+                     if cfg.veto_classifier and n_entity_types and n_relation_types else None)
 
     def span_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of each sampled span's class (0: not an entity, 1 + k: entity type k), averaged over
@@ -174,6 +179,30 @@ class PairClassifier(nn.Module):
         between = mean(ent_item[head], lo, hi)  # zeros when hi == lo
         types = self.type_embedding(ent_type)
         return self.mlp(torch.cat([ents[head], ents[tail], between, types[head], types[tail]], dim=-1))
+
+
+class VetoClassifier(nn.Module):
+    """The statement veto's classifier (``anchoralign.veto``): one more transformer layer over the frozen encoder's
+    states, then a ``PairClassifier``. The layer is pre-norm with its two output projections zeroed at the start,
+    so before fitting it passes the states through unchanged and the classifier, copied from the pair classifier,
+    scores as that one does; fitting lets the layer carry what the sentence says around the pair (a denial before
+    it, a negation between) to the states the classifier reads."""
+
+    def __init__(self, hidden: int, n_entity_types: int, n_relation_types: int) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(hidden, max(1, hidden // 64), 2 * hidden, dropout=0.1,
+                                                activation="gelu", batch_first=True, norm_first=True)
+        nn.init.zeros_(self.layer.self_attn.out_proj.weight)
+        nn.init.zeros_(self.layer.self_attn.out_proj.bias)
+        nn.init.zeros_(self.layer.linear2.weight)
+        nn.init.zeros_(self.layer.linear2.bias)
+        self.pair = PairClassifier(hidden, n_entity_types, n_relation_types)
+
+    def forward(self, enc: torch.Tensor, mask: torch.Tensor, ent_item: torch.Tensor, ent_start: torch.Tensor,
+                ent_end: torch.Tensor, ent_type: torch.Tensor, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+        """``mask`` (B, L): the attention mask (1: a piece, 0: padding)."""
+        states = self.layer(enc.float(), src_key_padding_mask=~mask.bool())
+        return self.pair(states, ent_item, ent_start, ent_end, ent_type, head, tail)
 
 
 class SpanClassifier(nn.Module):

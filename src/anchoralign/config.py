@@ -129,6 +129,9 @@ class RunConfig:
             self.train.validate()
             self.decode.validate()
             self.anchor.validate()
+            if self.anchor.veto_classifier:
+                raise ValueError("anchor.veto_classifier is set by `anchoralign veto`, which fits the veto on a trained "
+                                 "model; a training config cannot turn it on")
         except ValueError as e:
             raise InputError(f"invalid config: {e}") from None
 

@@ -73,8 +73,8 @@ class DecodeConfig:
     # (type signatures as in decode.signatures); replace: its relations instead of the decoder's
     pair_relations: str = "off"
     pair_threshold: float = 0.5
-    # with pair_relations union: a relation the decoder wrote is left out when the pair classifier gives its type
-    # between its two entities a probability under this (the classifier checks the decoder); 0: off
+    # with pair_relations union: a relation is left out when the veto classifier (anchoralign.veto; the pair
+    # classifier for a model without one) gives its type between its two entities a probability under this; 0: off
     pair_veto: float = 0.0
 
     def validate(self) -> None:
@@ -123,7 +123,7 @@ class DecodeResult:
     entities_below_threshold: int = 0  # entities in no relation left out under decode.entity_threshold
     pair_added: int = 0  # relations the pair classifier added (decode.pair_relations: union or replace)
     pair_replaced: int = 0  # decoder relations that decode.pair_relations: replace set aside
-    pair_vetoed: int = 0  # decoder relations left out under decode.pair_veto
+    pair_vetoed: int = 0  # relations left out under decode.pair_veto
 
     @property
     def malformed(self) -> int:
@@ -256,8 +256,8 @@ def predict(
                     doc = _with_tagger_confidence(doc, probs)
                 parsed_docs.append((doc, parsed.errors))
             if pairs:
-                docs_now = _with_pair_relations(model, part.enc, sources, [d for d, _ in parsed_docs], cfg, sigs,
-                                                result)
+                docs_now = _with_pair_relations(model, part.enc, part.tag[2]["attention_mask"], sources,
+                                                [d for d, _ in parsed_docs], cfg, sigs, result)
                 parsed_docs = [(d, e) for d, (_, e) in zip(docs_now, parsed_docs, strict=True)]
             for i, gen, (doc, errors) in zip(idx, gens, parsed_docs, strict=True):
                 if cfg.relation_threshold > 0:
@@ -301,7 +301,7 @@ def standalone_entities_scoring_at_least(doc: Document, threshold: float) -> Doc
                                 [replace(r, head=index[r.head], tail=index[r.tail]) for r in doc.relations])
 
 
-def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Document], cfg: DecodeConfig, sigs,
+def _with_pair_relations(model, enc: torch.Tensor, mask: torch.Tensor, sources: list, docs: list[Document], cfg: DecodeConfig, sigs,
                          result: DecodeResult) -> list[Document]:
     """``docs`` (rows of ``enc``, (B, L, H)) with the pair classifier's relations between their entities
     (``decode.pair_relations``), one forward pass for the batch: each ordered pair of two entities the source
@@ -336,13 +336,16 @@ def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Doc
         def long(x: list[int]) -> torch.Tensor:
             return torch.tensor(x, dtype=torch.long, device=dev)
 
-        probs = model.heads.pair(enc, long(ent_item), long(ent_start), long(ent_end), long(ent_type), long(heads),
-                                 long(tails)).float().sigmoid().tolist()  # (Np, R)
+        args = (enc, long(ent_item), long(ent_start), long(ent_end), long(ent_type), long(heads), long(tails))
+        probs = model.heads.pair(*args).float().sigmoid().tolist()  # (Np, R)
+        # the veto reads the fitted veto classifier where the model has one (anchoralign.veto), else the pair one
+        veto = probs if model.heads.veto is None or cfg.pair_veto <= 0 else \
+            model.heads.veto(enc, mask, *args[1:]).float().sigmoid().tolist()
         names = list(model.schema.relation_types)
-        for (row, h, t), scores in zip(owners, probs, strict=True):
+        for (row, h, t), scores, checks in zip(owners, probs, veto, strict=True):
             ents = docs[row].entities
             if cfg.pair_veto > 0:
-                prob_of[row].update(((h, t, name), p) for name, p in zip(names, scores, strict=True))
+                prob_of[row].update(((h, t, name), p) for name, p in zip(names, checks, strict=True))
             for k, p in enumerate(scores):
                 if p >= cfg.pair_threshold and (sigs is None or (ents[h].type, names[k], ents[t].type) in sigs):
                     found[row].append(Relation(h, t, names[k], score=p))
@@ -350,7 +353,12 @@ def _with_pair_relations(model, enc: torch.Tensor, sources: list, docs: list[Doc
     for doc, rels, probs_here in zip(docs, found, prob_of, strict=True):
         if cfg.pair_veto > 0:  # an entity pair the classifier did not score (no piece span) keeps its relations
             kept = [r for r in doc.relations if probs_here.get((r.head, r.tail, r.type), 1.0) >= cfg.pair_veto]
-            result.pair_vetoed += len(doc.relations) - len(kept)
+            wrote = {(r.head, r.tail, r.type) for r in doc.relations}  # the decoder's are counted above
+            checked = [r for r in rels if probs_here[(r.head, r.tail, r.type)] >= cfg.pair_veto]
+            result.pair_vetoed += len(doc.relations) - len(kept) + sum(
+                (r.head, r.tail, r.type) not in wrote for r in rels) - sum(
+                (r.head, r.tail, r.type) not in wrote for r in checked)
+            rels = checked
             doc = doc.with_annotations(doc.entities, kept)
         if cfg.pair_relations == "replace":
             result.pair_replaced += len(doc.relations)

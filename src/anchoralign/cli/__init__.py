@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("anchoralign.cli.benchmark_cmd", "train and evaluate the benchmark suite; writes results/benchmarks.json"),
     "calibrate": ("anchoralign.cli.calibrate_cmd", "check a model's score calibration on dev; fit and save a temperature"),
     "probe": ("anchoralign.cli.probe_cmd", "how often a model outputs relations in sentences that state none"),
+    "veto": ("anchoralign.cli.veto_cmd", "fit a trained model's statement veto on sentences that state no relation"),
     "render": ("anchoralign.cli.render_cmd", "write an HTML page showing extract output (entities, relation arcs, scores)"),
     "serve": ("anchoralign.cli.serve_cmd", "serve extraction over HTTP (POST /v1/extract) with a web view at /"),
 }

@@ -1,0 +1,109 @@
+"""The statement veto: a relation classifier fitted after training, on the trained model's frozen encoder, with
+sentences that state no relation (``negatives.py``) beside the training sentences.
+
+Training with those sentences (``train.negatives``) teaches the model that negated, denied or merely co-occurring
+entities hold no relation, but it also moves the encoder the decoder reads, and CoNLL04 pays for that in RE+
+(docs/probe.md). Here nothing the decoder, the tagger or the pair classifier reads changes: a second
+``PairClassifier`` (``AnchorHeads.veto``), started from the pair classifier's weights, learns on the frozen
+encoder's states which entity pairs the sentence relates, and at decoding (``decode.pair_veto``) a relation whose
+type it scores under the veto between the two entities is left out. A model's extractions without the veto are
+exactly what they were; with it, only relations go.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .anchor_heads import VetoClassifier
+from .batching import collate, length_batches, make_examples, pair_tensors
+from .negatives import KINDS, negative_documents
+from .types import Document
+
+__all__ = ["VetoReport", "fit_veto"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VetoReport:
+    documents: int  # training documents read
+    negatives: dict[str, int]  # sentences that state no relation added, by kind
+    pairs: int  # ordered entity pairs per epoch (related and not)
+    related: int  # of which the gold relates
+    epochs: int
+    losses: list[float] = field(default_factory=list)  # mean loss per epoch
+
+
+def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
+    """Per batch of ``docs`` (length-bucketed): the frozen encoder's states (float32) and the pair tensors of the
+    documents' gold entities; batches without an entity pair are left out."""
+    examples = make_examples(model, list(docs), with_targets=False)
+    out = []
+    for idx in length_batches([len(ex.source.ids) for ex in examples], batch_size):
+        chunk = [examples[i] for i in idx]
+        pairs = pair_tensors(model, chunk, model.anchor.pair_negatives)
+        if pairs["pair_head"].numel() == 0:
+            continue
+        batch = {k: v.to(model.device) for k, v in collate(model, chunk).items()}
+        with torch.no_grad():
+            enc = model.encode(batch).float()
+        out.append((enc, batch["attention_mask"], {k: v.to(model.device) for k, v in pairs.items()}))
+    return out
+
+
+def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, seed: int = 13, epochs: int = 10,
+             lr: float = 1e-3, batch_size: int = 32, kinds: Sequence[str] = KINDS,
+             progress: Callable[[int, float], None] | None = None) -> VetoReport:
+    """Fit ``model.heads.veto`` (made here, from the pair classifier's weights) on ``train_docs`` plus
+    ``negatives`` × their number of sentences that state no relation; the rest of the model is not touched.
+    ``progress(epoch, mean loss)`` is called after each epoch."""
+    if model.heads is None or model.heads.pair is None:
+        raise ValueError("the veto starts from the pair classifier: train the model with anchor.pair_classifier: true")
+    if epochs < 1 or lr <= 0 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+    neg = negative_documents(train_docs, negatives, seed, kinds)
+    log.info("veto: %d sentences that state no relation added to %d training documents (%s)", len(neg.documents),
+             len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
+    model.eval()
+    feats = _features(model, list(train_docs) + neg.documents, batch_size)
+    torch.manual_seed(seed)  # the layer's initial weights and its dropout
+    head = VetoClassifier(model.hidden_sizes()[0], len(model.schema.entity_types), len(model.schema.relation_types))
+    head.pair.load_state_dict(model.heads.pair.state_dict())
+    head = head.to(model.device).train()
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
+    report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
+                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs)
+    steps = epochs * len(feats)
+    warm = max(1, steps // 10)  # linear warm-up over a tenth of the steps, then linear decay to 0
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min((k + 1) / warm, max(0.0, (steps - k) / (steps - warm + 1))))
+    order = list(range(len(feats)))
+    rng = random.Random(seed)
+    for epoch in range(1, epochs + 1):
+        rng.shuffle(order)
+        total = 0.0
+        for i in order:
+            enc, mask, p = feats[i]
+            logits = head(enc, mask, p["ent_item"], p["ent_start"], p["ent_end"], p["ent_type"], p["pair_head"],
+                          p["pair_tail"])
+            loss = F.binary_cross_entropy_with_logits(logits, p["pair_labels"].float(), reduction="sum")
+            opt.zero_grad(set_to_none=True)
+            (loss / logits.size(0)).backward()
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        report.losses.append(total / max(1, n_pairs))
+        if progress is not None:
+            progress(epoch, report.losses[-1])
+    head.eval()
+    model.heads.veto = head
+    model.anchor.veto_classifier = True
+    model.heads.cfg.veto_classifier = True
+    return report
