@@ -141,3 +141,34 @@ def test_the_same_seed_fits_the_same_veto(tmp_path) -> None:
     fit_veto(twin, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
     a, b = model.heads.veto.state_dict(), twin.heads.veto.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_members_are_fits_with_consecutive_seeds_averaged(tmp_path) -> None:
+    import copy
+
+    from anchoralign.anchor_heads import VetoEnsemble
+
+    model = _trained(tmp_path)
+    single = copy.deepcopy(model)
+    fit_veto(single, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
+    report = fit_veto(model, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7, members=2)
+    assert isinstance(model.heads.veto, VetoEnsemble) and model.anchor.veto_members == 2
+    assert len(report.member_losses) == 2 and len(report.losses) == 2
+    first, second = model.heads.veto.members
+    a, b, c = first.state_dict(), single.heads.veto.state_dict(), second.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the first member is the one-member fit of the same seed
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the second has a seed of its own
+    batch = collate(model, make_examples(model, toy_docs()))
+    p = pair_tensors(model, make_examples(model, toy_docs()), 100)
+    args = (batch["attention_mask"], p["ent_item"], p["ent_start"], p["ent_end"], p["ent_type"], p["pair_head"],
+            p["pair_tail"])
+    with torch.no_grad():
+        enc = model.encode(batch)
+        mean = (first(enc, *args).sigmoid() + second(enc, *args).sigmoid()) / 2
+        assert torch.allclose(model.heads.veto(enc, *args).sigmoid(), mean, atol=1e-5)
+    save_model(model, tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert isinstance(again.heads.veto, VetoEnsemble) and len(again.heads.veto.members) == 2
+    cfg = DecodeConfig(**UNION, pair_veto=0.3)
+    a, b = predict(model, toy_docs(), cfg), predict(again, toy_docs(), cfg)
+    assert [d.to_dict() for d in a.documents] == [d.to_dict() for d in b.documents]

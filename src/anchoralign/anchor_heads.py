@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "VetoClassifier", "alignment_loss", "bio_spans", "typed_bio_spans",
+__all__ = ["AnchorConfig", "AnchorHeads", "PairClassifier", "SpanClassifier", "VetoClassifier", "VetoEnsemble", "alignment_loss", "bio_spans", "typed_bio_spans",
            "typed_bio_viterbi"]
 
 OUTSIDE, BEGIN, INSIDE = 0, 1, 2
@@ -63,6 +63,7 @@ class AnchorConfig:
     # A second pair classifier that only checks relations (decode.pair_veto), fitted after training on the frozen
     # encoder with sentences that state no relation (anchoralign.veto; not trained with the rest)
     veto_classifier: bool = False
+    veto_members: int = 1  # veto classifiers fitted with consecutive seeds; their probabilities are averaged
 
     def validate(self) -> None:
         for name in ("lambda_anchor", "lambda_align", "lambda_entity", "lambda_pair", "lambda_span"):
@@ -75,6 +76,8 @@ class AnchorConfig:
         if self.pair_negatives < 0 or self.span_negatives < 0:
             raise ValueError(f"anchor.pair_negatives and anchor.span_negatives must be >= 0, got "
                              f"{self.pair_negatives}, {self.span_negatives}")
+        if self.veto_members < 1:
+            raise ValueError(f"anchor.veto_members must be >= 1, got {self.veto_members}")
         if self.span_max_width < 1:
             raise ValueError(f"anchor.span_max_width must be >= 1, got {self.span_max_width}")
         if self.top_k < 0 or self.proj_dim < 1:
@@ -102,8 +105,11 @@ class AnchorHeads(nn.Module):
                      if cfg.pair_classifier and n_entity_types and n_relation_types else None)
         self.span = (SpanClassifier(enc_hidden, n_entity_types, cfg.span_max_width)
                      if cfg.span_classifier and n_entity_types else None)
-        self.veto = (VetoClassifier(enc_hidden, n_entity_types, n_relation_types)
-                     if cfg.veto_classifier and n_entity_types and n_relation_types else None)
+        self.veto: nn.Module | None = None
+        if cfg.veto_classifier and n_entity_types and n_relation_types:
+            self.veto = (VetoClassifier(enc_hidden, n_entity_types, n_relation_types) if cfg.veto_members == 1 else
+                         VetoEnsemble([VetoClassifier(enc_hidden, n_entity_types, n_relation_types)
+                                       for _ in range(cfg.veto_members)]))
 
     def span_loss(self, enc: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of each sampled span's class (0: not an entity, 1 + k: entity type k), averaged over
@@ -203,6 +209,18 @@ class VetoClassifier(nn.Module):
         """``mask`` (B, L): the attention mask (1: a piece, 0: padding)."""
         states = self.layer(enc.float(), src_key_padding_mask=~mask.bool())
         return self.pair(states, ent_item, ent_start, ent_end, ent_type, head, tail)
+
+
+class VetoEnsemble(nn.Module):
+    """Several ``VetoClassifier`` fits (``anchor.veto_members``); the logit of their mean probability."""
+
+    def __init__(self, members: list[VetoClassifier]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([m(*args).float().sigmoid() for m in self.members]).mean(0)
+        return torch.logit(probs, eps=1e-7)
 
 
 class SpanClassifier(nn.Module):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .anchor_heads import VetoClassifier
+from .anchor_heads import VetoClassifier, VetoEnsemble
 from .batching import collate, length_batches, make_examples, pair_tensors
 from .negatives import KINDS, negative_documents
 from .types import Document
@@ -37,7 +37,8 @@ class VetoReport:
     pairs: int  # ordered entity pairs per epoch (related and not)
     related: int  # of which the gold relates
     epochs: int
-    losses: list[float] = field(default_factory=list)  # mean loss per epoch
+    losses: list[float] = field(default_factory=list)  # mean loss per epoch (averaged over the members)
+    member_losses: list[list[float]] = field(default_factory=list)  # each member's, per epoch
 
 
 def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
@@ -58,33 +59,50 @@ def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[to
 
 
 def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, seed: int = 13, epochs: int = 10,
-             lr: float = 1e-3, batch_size: int = 32, kinds: Sequence[str] = KINDS,
+             lr: float = 5e-4, batch_size: int = 32, kinds: Sequence[str] = KINDS, members: int = 1,
              progress: Callable[[int, float], None] | None = None) -> VetoReport:
     """Fit ``model.heads.veto`` (made here, from the pair classifier's weights) on ``train_docs`` plus
     ``negatives`` × their number of sentences that state no relation; the rest of the model is not touched.
-    ``progress(epoch, mean loss)`` is called after each epoch."""
+    ``members`` > 1: that many fits with seeds ``seed``, ``seed + 1``, … on the same sentences, their
+    probabilities averaged at decoding. ``progress(epoch, mean loss)`` is called after each epoch of each fit."""
     if model.heads is None or model.heads.pair is None:
         raise ValueError("the veto starts from the pair classifier: train the model with anchor.pair_classifier: true")
-    if epochs < 1 or lr <= 0 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+    if epochs < 1 or lr <= 0 or batch_size < 1 or members < 1:
+        raise ValueError(f"epochs, batch_size and members must be >= 1 and lr > 0, got {epochs}, {batch_size}, "
+                         f"{members}, {lr}")
     neg = negative_documents(train_docs, negatives, seed, kinds)
     log.info("veto: %d sentences that state no relation added to %d training documents (%s)", len(neg.documents),
              len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
     model.eval()
     feats = _features(model, list(train_docs) + neg.documents, batch_size)
+    n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
+    report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
+                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs)
+    heads = []
+    for k in range(members):
+        head, losses = _fit_one(model, feats, n_pairs, seed + k, epochs, lr, progress)
+        heads.append(head)
+        report.member_losses.append(losses)
+    report.losses = [sum(col) / members for col in zip(*report.member_losses, strict=True)]
+    model.heads.veto = heads[0] if members == 1 else VetoEnsemble(heads)
+    for cfg in (model.anchor, model.heads.cfg):
+        cfg.veto_classifier, cfg.veto_members = True, members
+    return report
+
+
+def _fit_one(model, feats: list, n_pairs: int, seed: int, epochs: int, lr: float,
+             progress: Callable[[int, float], None] | None) -> tuple[VetoClassifier, list[float]]:
     torch.manual_seed(seed)  # the layer's initial weights and its dropout
     head = VetoClassifier(model.hidden_sizes()[0], len(model.schema.entity_types), len(model.schema.relation_types))
     head.pair.load_state_dict(model.heads.pair.state_dict())
     head = head.to(model.device).train()
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
-    n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
-    report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
-                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs)
     steps = epochs * len(feats)
     warm = max(1, steps // 10)  # linear warm-up over a tenth of the steps, then linear decay to 0
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min((k + 1) / warm, max(0.0, (steps - k) / (steps - warm + 1))))
     order = list(range(len(feats)))
     rng = random.Random(seed)
+    losses = []
     for epoch in range(1, epochs + 1):
         rng.shuffle(order)
         total = 0.0
@@ -99,11 +117,7 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
             opt.step()
             sched.step()
             total += float(loss.detach())
-        report.losses.append(total / max(1, n_pairs))
+        losses.append(total / max(1, n_pairs))
         if progress is not None:
-            progress(epoch, report.losses[-1])
-    head.eval()
-    model.heads.veto = head
-    model.anchor.veto_classifier = True
-    model.heads.cfg.veto_classifier = True
-    return report
+            progress(epoch, losses[-1])
+    return head.eval(), losses

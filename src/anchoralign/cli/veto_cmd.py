@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=10, help="passes over the fit documents (default 10)")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
     p.add_argument("--seed", type=int, default=13, help="seed of the negatives and the fit (default 13)")
+    p.add_argument("--members", type=int, default=1,
+                   help="fits with seeds SEED, SEED+1, ...; their probabilities are averaged (default 1)")
     p.add_argument("--pair-veto", type=float, default=None, metavar="P",
                    help="save decode.pair_veto P as the model's default (else it stays as saved: choose it on dev, "
                         "or pass --set decode.pair_veto=P to evaluate, extract, probe)")
@@ -51,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     model_dir, out = Path(args.model), Path(args.output)
     if not 0 < args.negatives <= 5:
         raise InputError(f"--negatives must be in (0, 5], got {args.negatives}")
-    if args.epochs < 1 or not args.lr > 0:
-        raise InputError(f"--epochs must be >= 1 and --lr > 0, got {args.epochs}, {args.lr}")
+    if args.epochs < 1 or args.members < 1 or not args.lr > 0:
+        raise InputError(f"--epochs and --members must be >= 1 and --lr > 0, got {args.epochs}, {args.members}, "
+                         f"{args.lr}")
     kinds = [k for k in args.kinds.split(",") if k]
     if not kinds or set(kinds) - set(KINDS):
         raise InputError(f"--kinds must name some of {', '.join(KINDS)}, got {args.kinds!r}")
@@ -81,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{name}: no relations to fit the veto on")
     start = time.monotonic()
     report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
-                      progress=lambda e, loss: print(f"epoch {e}/{args.epochs}: loss {loss:.4f}", file=sys.stderr))
+                      members=args.members, progress=lambda e, loss: print(f"epoch {e}/{args.epochs}: loss {loss:.4f}", file=sys.stderr))
     seconds = round(time.monotonic() - start, 1)
     if args.pair_veto is not None:
         run_cfg = {**run_cfg, "decode": {**run_cfg.get("decode", {}), "pair_veto": args.pair_veto}}
     veto = {"fitted_on": name, "negatives": args.negatives, "kinds": kinds, "epochs": args.epochs, "lr": args.lr,
+            "members": args.members,
             "seed": args.seed, "seconds": seconds, "torch_threads": torch.get_num_threads(), **asdict(report)}
     extra = {k: v for k, v in saved.items()
              if k not in ("format", "net", "kind", "model", "anchor", "architecture", "run", "veto")}
