@@ -27,5 +27,7 @@ def test_a_boolean_where_a_choice_is_expected_names_the_field() -> None:
 
 
 def test_a_training_config_cannot_turn_the_veto_on() -> None:
-    with pytest.raises(InputError, match="anchor.veto_classifier is set by `anchoralign veto`"):
+    with pytest.raises(InputError, match="are set by `anchoralign veto`"):
         load_config(None, ["anchor.veto_classifier=true"])
+    with pytest.raises(InputError, match="are set by `anchoralign veto`"):
+        load_config(None, ["anchor.veto_members=3"])

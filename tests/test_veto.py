@@ -58,15 +58,26 @@ def test_fitting_touches_only_the_veto_and_decoding_without_it_is_unchanged(tmp_
     after = model.state_dict()
     assert {k for k in after if not k.startswith("heads.veto.")} == set(before)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert report.documents == 4 and sum(report.negatives.values()) > 0 and len(report.losses) == 4
+    assert report.documents == 4 and sum(report.negative_counts.values()) > 0 and len(report.losses) == 4
     assert report.pairs > report.related > 0
     again = predict(model, docs, DecodeConfig(**UNION))  # pair_veto 0: the veto is not read
     assert [d.to_dict() for d in again.documents] == [d.to_dict() for d in off.documents]
+    _doubt_only(model, "Work_For")
     vetoed = predict(model, docs, DecodeConfig(**UNION, pair_veto=0.5))
     for a, b in zip(off.documents, vetoed.documents, strict=True):
-        assert a.entities == b.entities and set(b.relations) <= set(a.relations)
-    assert vetoed.pair_vetoed == sum(len(d.relations) for d in off.documents) - sum(
-        len(d.relations) for d in vetoed.documents)
+        assert a.entities == b.entities
+        assert set(b.relations) == {r for r in a.relations if r.type != "Work_For"}  # exactly the doubted type goes
+    assert vetoed.pair_vetoed == sum(r.type == "Work_For" for d in off.documents for r in d.relations) > 0
+
+
+def _doubt_only(model, relation: str) -> None:
+    """Make the fitted veto give ``relation`` probability sigmoid(-20) and every other type sigmoid(20)."""
+    k = list(model.schema.relation_types).index(relation)
+    with torch.no_grad():
+        last = model.heads.veto.pair.mlp[-1]
+        last.weight.zero_()
+        last.bias.fill_(20.0)
+        last.bias[k] = -20.0
 
 
 def test_the_veto_checks_the_pair_classifier_relations_too(tmp_path) -> None:
@@ -82,8 +93,13 @@ def test_the_veto_checks_the_pair_classifier_relations_too(tmp_path) -> None:
     vetoed = predict(model, docs, DecodeConfig(**loose, pair_veto=1e-3))
     assert all(d.relations == [] for d in vetoed.documents) and vetoed.pair_added == 0
     assert vetoed.pair_vetoed == sum(len(d.relations) for d in union.documents)
-    # the pair classifier itself is not the veto any more: its scores did not change
-    assert union.pair_added == predict(model, docs, DecodeConfig(**loose)).pair_added
+    # a relation the decoder wrote and the pair classifier also scores, vetoed: counted once, not added back
+    _doubt_only(model, "Work_For")
+    some = predict(model, docs, DecodeConfig(**loose, pair_veto=0.5))
+    wrote = predict(model, docs, DecodeConfig()).documents
+    assert any(r.type == "Work_For" for d in wrote for r in d.relations)
+    assert all(r.type != "Work_For" for d in some.documents for r in d.relations)
+    assert some.pair_vetoed == sum(r.type == "Work_For" for d in union.documents for r in d.relations)
 
 
 def test_a_fitted_veto_saves_and_reloads(tmp_path) -> None:
@@ -120,12 +136,28 @@ def test_the_command_fits_saves_and_sets_the_default(tmp_path, capsys) -> None:
     assert "veto fitted on" in printed.out and "epoch 2/2" in printed.err
     saved = json.loads((tmp_path / "v" / "model_config.json").read_text())
     assert saved["run"]["decode"]["pair_veto"] == 0.2 and saved["anchor"]["veto_classifier"]
-    assert saved["veto"]["epochs"] == 2 and len(saved["veto"]["losses"]) == 2
+    assert saved["veto"]["epochs"] == 2 and len(saved["veto"]["losses"]) == 2 and saved["veto"]["negatives"] == 0.5
     assert load_model(tmp_path / "v").heads.veto is not None
-    assert load_model(tmp_path / "m").heads.veto is None  # the input model is left as it was
+    assert load_model(tmp_path / "m").heads.veto is None  # the input model is left as it was (until fitted in place)
     # a non-empty output, a bad option: one line, exit 2
     assert main([*base, "--output", str(tmp_path / "v")]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "not an empty directory" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main([*base, "--output", str(tmp_path / "file")]) == 2
+    assert main([*base, "--output", str(tmp_path / "file" / "v")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    # in place: the model gains its veto and keeps its training checkpoint
+    (tmp_path / "m" / "checkpoint").mkdir()
+    (tmp_path / "m" / "checkpoint" / "state.pt").write_text("resume")
+    assert main([*base, "--output", str(tmp_path / "m"), "--epochs", "1"]) == 0
+    assert (tmp_path / "m" / "checkpoint" / "state.pt").read_text() == "resume"
+    assert load_model(tmp_path / "m").heads.veto is not None
+    # fit documents with no relation the model's schema knows
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in [
+        make_doc("o", "Mary Jones met Acme Corp .".split(), [(0, 2, "Peop"), (3, 5, "Org")], [(0, 1, "Met")])]))
+    assert main(["veto", "--model", str(tmp_path / "v"), "--input", str(other), "--output", str(tmp_path / "o")]) == 2
+    assert "nothing to fit the veto on" in capsys.readouterr().err
     assert main([*base, "--output", str(tmp_path / "w"), "--negatives", "0"]) == 2
     assert main([*base, "--output", str(tmp_path / "w"), "--kinds", "rewrites,poems"]) == 2
     assert "--kinds" in capsys.readouterr().err

@@ -129,8 +129,8 @@ class RunConfig:
             self.train.validate()
             self.decode.validate()
             self.anchor.validate()
-            if self.anchor.veto_classifier:
-                raise ValueError("anchor.veto_classifier is set by `anchoralign veto`, which fits the veto on a trained "
+            if self.anchor.veto_classifier or self.anchor.veto_members != 1:
+                raise ValueError("anchor.veto_classifier and anchor.veto_members are set by `anchoralign veto`, which fits the veto on a trained "
                                  "model; a training config cannot turn it on")
         except ValueError as e:
             raise InputError(f"invalid config: {e}") from None

@@ -101,7 +101,8 @@ class DecodeConfig:
         if not 0.0 <= self.pair_veto < 1.0:
             raise ValueError(f"decode.pair_veto must be in [0, 1), got {self.pair_veto}")
         if self.pair_veto > 0 and self.pair_relations != "union":
-            raise ValueError("decode.pair_veto checks the decoder's relations: it needs decode.pair_relations: union, "
+            raise ValueError("decode.pair_veto checks the relations of the decoder and the pair classifier: it needs "
+                             "decode.pair_relations: union, "
                              f"got {self.pair_relations!r}")
         if self.relation_bias != 0 and self.space != "copy":
             raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")

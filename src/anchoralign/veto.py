@@ -7,7 +7,7 @@ entities hold no relation, but it also moves the encoder the decoder reads, and 
 ``PairClassifier`` (``AnchorHeads.veto``), started from the pair classifier's weights, learns on the frozen
 encoder's states which entity pairs the sentence relates, and at decoding (``decode.pair_veto``) a relation whose
 type it scores under the veto between the two entities is left out. A model's extractions without the veto are
-exactly what they were; with it, only relations go.
+exactly what they were; with it, relations go (and, under ``decode.entity_threshold``, entities they leave alone).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class VetoReport:
     documents: int  # training documents read
-    negatives: dict[str, int]  # sentences that state no relation added, by kind
+    negative_counts: dict[str, int]  # sentences that state no relation added, by kind
     pairs: int  # ordered entity pairs per epoch (related and not)
     related: int  # of which the gold relates
     epochs: int
@@ -78,6 +78,9 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
     n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
     report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
                         sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs)
+    if report.related == 0:
+        raise ValueError("no gold relation between two entities of the model's schema in the fit documents: "
+                         "nothing to fit the veto on")
     heads = []
     for k in range(members):
         head, losses = _fit_one(model, feats, n_pairs, seed + k, epochs, lr, progress)
@@ -92,7 +95,13 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
 
 def _fit_one(model, feats: list, n_pairs: int, seed: int, epochs: int, lr: float,
              progress: Callable[[int, float], None] | None) -> tuple[VetoClassifier, list[float]]:
-    torch.manual_seed(seed)  # the layer's initial weights and its dropout
+    with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
+        torch.manual_seed(seed)  # the layer's initial weights and its dropout
+        return _fit_seeded(model, feats, n_pairs, seed, epochs, lr, progress)
+
+
+def _fit_seeded(model, feats: list, n_pairs: int, seed: int, epochs: int, lr: float,
+                progress: Callable[[int, float], None] | None) -> tuple[VetoClassifier, list[float]]:
     head = VetoClassifier(model.hidden_sizes()[0], len(model.schema.entity_types), len(model.schema.relation_types))
     head.pair.load_state_dict(model.heads.pair.state_dict())
     head = head.to(model.device).train()

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             pair = scores.get("pair_relations", {"added": 0, "replaced": 0, "vetoed": 0})
             print(f"pair classifier (decode.pair_relations {decode.pair_relations}, threshold "
                   f"{decode.pair_threshold}): {pair['added']} relations added, {pair['replaced']} decoder "
-                  "relations replaced" + (f", {pair['vetoed']} decoder relations left out under "
+                  "relations replaced" + (f", {pair['vetoed']} relations left out under "
                                           f"decode.pair_veto {decode.pair_veto}" if decode.pair_veto > 0 else ""))
         if decode.entity_threshold > 0:
             print(f"entities in no relation left out for scoring under decode.entity_threshold "

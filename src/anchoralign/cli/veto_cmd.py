@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--kinds must name some of {', '.join(KINDS)}, got {args.kinds!r}")
     if args.pair_veto is not None and not 0 < args.pair_veto < 1:
         raise InputError(f"--pair-veto must be in (0, 1), got {args.pair_veto}")
+    in_place = out.resolve() == model_dir.resolve()
+    if not in_place and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("output exists and is not an empty directory", path=out)
+    if not in_place and out.parent.exists() and not out.parent.is_dir():
+        raise InputError("the output's parent is not a directory", path=out.parent)
     model = load_model(model_dir)
     if model.heads is None or model.heads.pair is None:
         raise InputError("the model has no pair classifier (anchor.pair_classifier: true at training): the veto "
@@ -82,32 +87,35 @@ def run(args: argparse.Namespace) -> int:
         docs, name = read_split(dataset, args.split, args.data_dir), f"{dataset}/{args.split}"
     if not any(d.relations for d in docs):
         raise InputError(f"{name}: no relations to fit the veto on")
+    saved_veto = run_cfg.get("decode", {}).get("pair_veto", 0.0)
+    if args.pair_veto is None and saved_veto:
+        log.warning("the model's saved decode.pair_veto %s now applies to the fitted veto, not the pair classifier; "
+                    "choose it again on dev (--pair-veto P saves another)", saved_veto)
     start = time.monotonic()
-    report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
-                      members=args.members, progress=lambda e, loss: print(f"epoch {e}/{args.epochs}: loss {loss:.4f}", file=sys.stderr))
+    try:
+            report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
+                          members=args.members, progress=lambda e, loss: print(f"epoch {e}/{args.epochs}: loss {loss:.4f}",
+                                                                               file=sys.stderr))
+    except ValueError as e:
+        raise InputError(f"{name}: {e}") from None
     seconds = round(time.monotonic() - start, 1)
     if args.pair_veto is not None:
         run_cfg = {**run_cfg, "decode": {**run_cfg.get("decode", {}), "pair_veto": args.pair_veto}}
-    veto = {"fitted_on": name, "negatives": args.negatives, "kinds": kinds, "epochs": args.epochs, "lr": args.lr,
-            "members": args.members,
-            "seed": args.seed, "seconds": seconds, "torch_threads": torch.get_num_threads(), **asdict(report)}
+    veto = {**asdict(report), "fitted_on": name, "negatives": args.negatives, "kinds": kinds, "lr": args.lr,
+            "members": args.members, "seed": args.seed, "seconds": seconds, "torch_threads": torch.get_num_threads()}
     extra = {k: v for k, v in saved.items()
              if k not in ("format", "net", "kind", "model", "anchor", "architecture", "run", "veto")}
 
-    def write(tmp: Path) -> None:
-        shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("checkpoint", "*.tmp", "*.old"))
+    def write(tmp: Path) -> None:  # in place, the training checkpoint stays (``--resume`` still works)
+        skip = ("*.tmp", "*.old") if in_place else ("checkpoint", "*.tmp", "*.old")
+        shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns(*skip))
         save_model(model, tmp, extra_config={"run": run_cfg, "veto": veto, **extra})
 
-    if out.resolve() == model_dir.resolve():
-        _atomic_dir(out, write)
-    else:
-        if out.exists() and any(out.iterdir()):
-            raise InputError("output directory exists and is not empty", path=out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_dir(out, write)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.negatives.items()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_dir(out, write)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.negative_counts.items()))
     default = run_cfg.get("decode", {}).get("pair_veto", 0.0)
-    print(f"veto fitted on {name} ({report.documents} documents) + {sum(report.negatives.values())} that state no "
+    print(f"veto fitted on {name} ({report.documents} documents) + {sum(report.negative_counts.values())} that state no "
           f"relation ({counts}): {report.pairs} entity pairs, {report.related} related; {args.epochs} epochs, "
           f"loss {report.losses[0]:.4f} -> {report.losses[-1]:.4f}, {seconds} s")
     print(f"saved to {out}; decode.pair_veto there: {default}"
