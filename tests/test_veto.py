@@ -133,7 +133,7 @@ def test_the_command_fits_saves_and_sets_the_default(tmp_path, capsys) -> None:
     base = ["veto", "--model", str(tmp_path / "m"), "--input", str(gold)]
     assert main([*base, "--output", str(tmp_path / "v"), "--epochs", "2", "--pair-veto", "0.2"]) == 0
     printed = capsys.readouterr()
-    assert "veto fitted on" in printed.out and "epoch 2/2" in printed.err
+    assert "veto fitted on" in printed.out and "epoch 2/2" in printed.err and "member" not in printed.err
     saved = json.loads((tmp_path / "v" / "model_config.json").read_text())
     assert saved["run"]["decode"]["pair_veto"] == 0.2 and saved["anchor"]["veto_classifier"]
     assert saved["veto"]["epochs"] == 2 and len(saved["veto"]["losses"]) == 2 and saved["veto"]["negatives"] == 0.5

@@ -60,11 +60,12 @@ def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[to
 
 def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, seed: int = 13, epochs: int = 10,
              lr: float = 5e-4, batch_size: int = 32, kinds: Sequence[str] = KINDS, members: int = 1,
-             progress: Callable[[int, float], None] | None = None) -> VetoReport:
+             progress: Callable[[int, int, float], None] | None = None) -> VetoReport:
     """Fit ``model.heads.veto`` (made here, from the pair classifier's weights) on ``train_docs`` plus
     ``negatives`` × their number of sentences that state no relation; the rest of the model is not touched.
     ``members`` > 1: that many fits with seeds ``seed``, ``seed + 1``, … on the same sentences, their
-    probabilities averaged at decoding. ``progress(epoch, mean loss)`` is called after each epoch of each fit."""
+    probabilities averaged at decoding. ``progress(member, epoch, mean loss)`` (both from 1) is called after each
+    epoch of each fit."""
     if model.heads is None or model.heads.pair is None:
         raise ValueError("the veto starts from the pair classifier: train the model with anchor.pair_classifier: true")
     if epochs < 1 or lr <= 0 or batch_size < 1 or members < 1:
@@ -83,7 +84,8 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
                          "nothing to fit the veto on")
     heads = []
     for k in range(members):
-        head, losses = _fit_one(model, feats, n_pairs, seed + k, epochs, lr, progress)
+        report_epoch = None if progress is None else (lambda e, loss, k=k: progress(k + 1, e, loss))
+        head, losses = _fit_one(model, feats, n_pairs, seed + k, epochs, lr, report_epoch)
         heads.append(head)
         report.member_losses.append(losses)
     report.losses = [sum(col) / members for col in zip(*report.member_losses, strict=True)]

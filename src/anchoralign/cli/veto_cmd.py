@@ -91,11 +91,15 @@ def run(args: argparse.Namespace) -> int:
     if args.pair_veto is None and saved_veto:
         log.warning("the model's saved decode.pair_veto %s now applies to the fitted veto, not the pair classifier; "
                     "choose it again on dev (--pair-veto P saves another)", saved_veto)
+
+    def show(member: int, epoch: int, loss: float) -> None:
+        who = f"member {member}/{args.members}, " if args.members > 1 else ""
+        print(f"{who}epoch {epoch}/{args.epochs}: loss {loss:.4f}", file=sys.stderr)
+
     start = time.monotonic()
     try:
-            report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
-                          members=args.members, progress=lambda e, loss: print(f"epoch {e}/{args.epochs}: loss {loss:.4f}",
-                                                                               file=sys.stderr))
+        report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
+                          members=args.members, progress=show)
     except ValueError as e:
         raise InputError(f"{name}: {e}") from None
     seconds = round(time.monotonic() - start, 1)
