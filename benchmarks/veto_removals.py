@@ -1,6 +1,7 @@
 """What a veto takes out of a dataset split: the relations a model outputs with ``decode.pair_veto`` 0 and not with
 the veto given, each marked as in the gold annotation (a true relation lost) or not (a false one removed), with
-its sentence, and how many of the lost true ones stand in a sentence holding a negation or hedge word (``CUES``).
+its sentence, and how many of the lost true ones stand in a sentence holding a negation or hedge word (``CUES``),
+beside how many of all the gold relations do.
 
     python benchmarks/veto_removals.py --model runs/veto/s1 --veto 0.02 [--set relation_threshold=0.3] \\
         [--dataset conll04 --split test] [--json results/veto_removals.json]
@@ -14,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 # words that negate or doubt a statement somewhere in the sentence (not necessarily the relation's)
@@ -43,27 +44,24 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"veto_removals.py: --veto must be in (0, 1), got {args.veto}")
 
     import torch
-    import yaml
 
     from anchoralign.api import saved_decode_config
+    from anchoralign.config import RunConfig, apply_overrides
     from anchoralign.data.registry import load_split, resolve_data_dir
-    from anchoralign.decode import DecodeConfig, predict
+    from anchoralign.decode import predict
+    from anchoralign.errors import InputError
     from anchoralign.model import load_model
 
-    names = {f.name for f in fields(DecodeConfig)}
-    fixed = {}
-    for item in args.fixed:
-        key, eq, raw = item.partition("=")
-        key = key.strip().removeprefix("decode.")
-        if not eq or key not in names:
-            raise SystemExit(f"veto_removals.py: {item!r}: expected KEY=VALUE with KEY a decode setting")
-        fixed[key] = yaml.safe_load(raw)
-    base = replace(saved_decode_config(args.model), **fixed, pair_veto=0.0)
-    if base.pair_relations != "union":
-        raise SystemExit(f"veto_removals.py: {args.model}: the veto needs decode.pair_relations union, "
-                         f"got {base.pair_relations!r}")
-    gold = load_split(args.dataset, args.split, resolve_data_dir(args.data_dir)).documents
-    model = load_model(args.model, torch.device("cpu"))
+    try:  # the model's saved decode settings, then --set as the CLI reads it (typed, unknown keys refused)
+        cfg = RunConfig()
+        cfg.decode = saved_decode_config(args.model)
+        apply_overrides(cfg, [f"decode.{item.removeprefix('decode.')}" for item in args.fixed])
+        base = replace(cfg.decode, pair_veto=0.0)
+        replace(base, pair_veto=args.veto).validate()
+        gold = load_split(args.dataset, args.split, resolve_data_dir(args.data_dir)).documents
+        model = load_model(args.model, torch.device("cpu"))
+    except (InputError, ValueError) as e:
+        raise SystemExit(f"veto_removals.py: {args.model}: {e}") from None
     without = predict(model, gold, base).documents
     with_veto = predict(model, gold, replace(base, pair_veto=args.veto)).documents
 
@@ -91,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "true_lost": len(lost), "false_removed": len(removed) - len(lost),
         "true_lost_with_cue": sum(x["cue"] is not None for x in lost),
         "false_removed_with_cue": sum(x["cue"] is not None for x in removed if not x["true"]),
+        "gold_relations": sum(len(g.relations) for g in gold),
+        "gold_relations_with_cue": sum(len(g.relations) for g in gold if _cue([t.text for t in g.tokens])),
         "removed": removed,
     }
     for x in lost:
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lost {x['type']}: {x['head']} -> {x['tail']}{cue}: {text}")
     print(f"{args.model} at pair_veto {args.veto} on {args.dataset}/{args.split}: {report['true_lost']} true relations "
           f"lost ({report['true_lost_with_cue']} in a sentence with a negation or hedge word), "
-          f"{report['false_removed']} false ones removed ({report['false_removed_with_cue']} with such a word)")
+          f"{report['false_removed']} false ones removed ({report['false_removed_with_cue']} with such a word); "
+          f"{report['gold_relations_with_cue']} of the {report['gold_relations']} gold relations stand in such a sentence")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)

@@ -168,8 +168,10 @@ def test_the_same_seed_fits_the_same_veto(tmp_path) -> None:
 
     model = _trained(tmp_path)
     twin = copy.deepcopy(model)
-    torch.manual_seed(123)  # the global generator's state before the fit does not matter
+    torch.manual_seed(123)  # the global generator's state before the fit does not matter, nor changes
+    state = torch.random.get_rng_state()
     fit_veto(model, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state)
     fit_veto(twin, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
     a, b = model.heads.veto.state_dict(), twin.heads.veto.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

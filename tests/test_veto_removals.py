@@ -74,5 +74,18 @@ def test_every_removed_relation_is_listed_and_marked(tmp_path, data_dir, capsys)
     assert (report["true_lost"], report["false_removed"]) == (want_true, want_false)
     assert (report["true_lost_with_cue"], report["false_removed_with_cue"]) == (want_cue, cue_false)
     assert {x["type"] for x in report["removed"]} == {"Work_For"}
+    assert (report["gold_relations"], report["gold_relations_with_cue"]) == (4, 1)  # the third sentence's "not"
     assert {x["cue"] for x in report["removed"] if x["id"].endswith("2")} <= {"not"}
     assert "true relations lost" in capsys.readouterr().out
+
+
+def test_bad_settings_are_one_line_errors(tmp_path) -> None:
+    import pytest
+
+    model = overfit_tiny_model(tmp_path, anchor=AnchorConfig(pair_classifier=True), steps=1)
+    save_model(model, tmp_path / "m", extra_config={"run": {"decode": {"pair_relations": "off"}}})
+    for extra, says in ((["--set", "decode.nonsense=1"], "unknown config field"),
+                        ([], "pair_relations: union"),
+                        (["--set", "pair_relations=union", "--set", "num_beams=zero"], "num_beams")):
+        with pytest.raises(SystemExit, match=says):
+            _main()(["--model", str(tmp_path / "m"), "--veto", "0.1", *extra])

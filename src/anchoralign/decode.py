@@ -354,11 +354,11 @@ def _with_pair_relations(model, enc: torch.Tensor, mask: torch.Tensor, sources: 
     for doc, rels, probs_here in zip(docs, found, prob_of, strict=True):
         if cfg.pair_veto > 0:  # an entity pair the classifier did not score (no piece span) keeps its relations
             kept = [r for r in doc.relations if probs_here.get((r.head, r.tail, r.type), 1.0) >= cfg.pair_veto]
-            wrote = {(r.head, r.tail, r.type) for r in doc.relations}  # the decoder's are counted above
+            wrote = {(r.head, r.tail, r.type) for r in doc.relations}
             checked = [r for r in rels if probs_here[(r.head, r.tail, r.type)] >= cfg.pair_veto]
+            # a vetoed relation the decoder also wrote is counted once, among the decoder's
             result.pair_vetoed += len(doc.relations) - len(kept) + sum(
-                (r.head, r.tail, r.type) not in wrote for r in rels) - sum(
-                (r.head, r.tail, r.type) not in wrote for r in checked)
+                (r.head, r.tail, r.type) not in wrote for r in rels if r not in checked)
             rels = checked
             doc = doc.with_annotations(doc.entities, kept)
         if cfg.pair_relations == "replace":

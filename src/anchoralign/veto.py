@@ -90,26 +90,22 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
         report.member_losses.append(losses)
     report.losses = [sum(col) / members for col in zip(*report.member_losses, strict=True)]
     model.heads.veto = heads[0] if members == 1 else VetoEnsemble(heads)
-    for cfg in (model.anchor, model.heads.cfg):
-        cfg.veto_classifier, cfg.veto_members = True, members
+    model.anchor.veto_classifier, model.anchor.veto_members = True, members  # the heads share this config
     return report
 
 
+@torch.random.fork_rng(devices=[])  # the caller's generator is left as it was
 def _fit_one(model, feats: list, n_pairs: int, seed: int, epochs: int, lr: float,
              progress: Callable[[int, float], None] | None) -> tuple[VetoClassifier, list[float]]:
-    with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
-        torch.manual_seed(seed)  # the layer's initial weights and its dropout
-        return _fit_seeded(model, feats, n_pairs, seed, epochs, lr, progress)
-
-
-def _fit_seeded(model, feats: list, n_pairs: int, seed: int, epochs: int, lr: float,
-                progress: Callable[[int, float], None] | None) -> tuple[VetoClassifier, list[float]]:
+    torch.manual_seed(seed)  # the layer's initial weights and its dropout
     head = VetoClassifier(model.hidden_sizes()[0], len(model.schema.entity_types), len(model.schema.relation_types))
     head.pair.load_state_dict(model.heads.pair.state_dict())
     head = head.to(model.device).train()
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * len(feats)
-    warm = max(1, steps // 10)  # linear warm-up over a tenth of the steps, then linear decay to 0
+    # linear warm-up over a tenth of the steps, then linear decay to 0; not transformers'
+    # get_linear_schedule_with_warmup (which starts at 0 and ends one step later): the measured fits used this one
+    warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min((k + 1) / warm, max(0.0, (steps - k) / (steps - warm + 1))))
     order = list(range(len(feats)))
     rng = random.Random(seed)
