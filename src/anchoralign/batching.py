@@ -26,14 +26,16 @@ class Example:
 
 
 def make_examples(model, docs: list[Document], with_targets: bool = True, rng: random.Random | None = None,
-                  sources: list[Source] | None = None) -> list[Example]:
+                  sources: list[Source | None] | None = None) -> list[Example]:
     """Encode each document's source (and its linearized target) with ``model``'s tokenizer and vocabulary;
     ``rng``: targets in a random valid order (``linearize``); ``sources``: the documents' sources, already
-    encoded (a new draw of target orders need not tokenize again)."""
+    encoded (a new draw of target orders need not tokenize again; None where a document is new)."""
     cfg = model.config
     out = []
     for k, doc in enumerate(docs):
-        src = sources[k] if sources is not None else encode_source(model.tokenizer, doc, cfg.max_source_length)
+        src = sources[k] if sources is not None else None
+        if src is None:
+            src = encode_source(model.tokenizer, doc, cfg.max_source_length)
         ex = Example(doc, src)
         if with_targets:
             lin = linearize(doc, src, model.vocab, cfg.target_format, cfg.grouping, rng)

@@ -58,6 +58,10 @@ class TrainConfig:
     # false: the negatives train the encoder and the heads (tagger, anchor scorer, pair classifier), not the
     # generator (their targets are ignored); with decode.pair_veto the pair classifier then checks the decoder
     negatives_generate: bool = True
+    # mention replacement: this fraction of the training documents, drawn anew every epoch, get every mention of a
+    # relation-argument type replaced by another training mention of its type, relations kept (augment.py): the
+    # model learns names from their context, not by heart; 0: off
+    mention_swap: float = 0.0
     precision: str = "auto"  # auto (bf16 where the hardware has it natively, else fp32) | fp32 | bf16 | fp16 (CUDA)
     seed: int = 13
     eval_from_epoch: int = 1  # dev evaluation (and best-epoch selection) starts at this epoch
@@ -104,6 +108,9 @@ class TrainConfig:
             raise ValueError(f"train.select must be best or last, got {self.select!r}")
         if not 0 <= self.negatives <= 1:
             raise ValueError(f"train.negatives must be in [0, 1] (a fraction of the training set), got {self.negatives}")
+        if not 0 <= self.mention_swap <= 1:
+            raise ValueError(f"train.mention_swap must be in [0, 1] (a fraction of the training set), "
+                             f"got {self.mention_swap}")
         kinds = self.negative_kind_list
         if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
             raise ValueError(f"train.negative_kinds must be a comma-separated list of {', '.join(NEGATIVE_KINDS)} "

@@ -191,7 +191,10 @@ CONTROL: dict[str, tuple[str, ...]] = {
     "OrgBased_In": (
         "{Org} is based in {City}.",
         "{Org}, headquartered in {City}, reported a loss.",
-        "The {City}-based {Org} announced new jobs.",
+        # not "The {City}-based {Org} ...": CoNLL04 writes "X-based" as one token and never annotates its place
+        # ("New Orleans-based Popeyes", "the Frankfurt-based Commerzbank"), so that control asked for an entity
+        # the benchmark's convention does not have (0 of 12 found over three models; docs/probe.md)
+        "{Org}, which is based in {City}, announced new jobs.",
         "{Org} of {City} opened a new plant.",
         "{Org} has its headquarters in {City}.",
     ),

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from . import dropout as fast_dropout
+from .augment import mention_pool, mention_swap_epoch
 from .batching import Example, collate, make_examples
 from .config import RunConfig, TrainConfig
 from .data.registry import DATASETS, dataset_protocol, get_spec
@@ -345,14 +346,26 @@ def train(
             if batches_done:
                 log.info("checkpoint inside epoch %d after batch %d", epochs_done + 1, batches_done)
         last_save = time.time()
+    base_examples = examples  # the training documents as read, in text order
+    pool = mention_pool(train_docs) if tc.mention_swap > 0 else None
     epoch, cut = start_epoch - 1, False
     try:
         for epoch in range(start_epoch, tc.epochs + 1):
             prepared.train()
-            if tc.target_order == "shuffled":  # a new draw of every target's order, from (seed, epoch)
-                examples = _heads_only_negatives(
-                    make_examples(model, fit_docs, rng=random.Random(tc.seed * 7919 + epoch),
-                                  sources=[ex.source for ex in examples]), tc)
+            epoch_docs = fit_docs
+            if pool is not None:  # mention replacement: a new draw of documents and mentions, from (seed, epoch)
+                swap = mention_swap_epoch(train_docs, tc.mention_swap, tc.seed, epoch, pool)
+                epoch_docs = [*swap.documents, *fit_docs[len(train_docs):]]
+                if main and epoch == start_epoch:
+                    log.info("mention swap: %d of %d training documents get other mentions this epoch (%d have "
+                             "none to replace); types %s", swap.counts["swapped"], len(train_docs),
+                             swap.counts["unchanged"], ", ".join(sorted(pool)))
+            if tc.target_order == "shuffled" or pool is not None:
+                # a new draw of every target's order, from (seed, epoch); swapped documents are encoded anew
+                order_rng = random.Random(tc.seed * 7919 + epoch) if tc.target_order == "shuffled" else None
+                sources = [base.source if doc is fit_docs[k] else None
+                           for k, (doc, base) in enumerate(zip(epoch_docs, base_examples, strict=True))]
+                examples = _heads_only_negatives(make_examples(model, epoch_docs, rng=order_rng, sources=sources), tc)
             batches = shard(_batches(examples, tc.batch_size, tc.seed, epoch), rank, world)
             done = resume_batches if epoch == start_epoch else 0  # batches a mid-epoch checkpoint already holds
             bar = tqdm(total=len(batches), initial=done, desc=f"epoch {epoch}/{tc.epochs}",
