@@ -13,6 +13,7 @@ from anchoralign.anchor_heads import AnchorConfig, VetoClassifier
 from anchoralign.batching import collate, make_examples, pair_tensors
 from anchoralign.cli import main
 from anchoralign.decode import DecodeConfig, predict
+from anchoralign.errors import InputError
 from anchoralign.model import load_model, save_model
 from anchoralign.veto import fit_veto
 
@@ -206,3 +207,33 @@ def test_members_are_fits_with_consecutive_seeds_averaged(tmp_path) -> None:
     cfg = DecodeConfig(**UNION, pair_veto=0.3)
     a, b = predict(model, toy_docs(), cfg), predict(again, toy_docs(), cfg)
     assert [d.to_dict() for d in a.documents] == [d.to_dict() for d in b.documents]
+
+
+def _veto_says(model, logit: float) -> None:
+    """Make the fitted veto give every type probability sigmoid(``logit``)."""
+    with torch.no_grad():
+        model.heads.veto.pair.mlp[-1].weight.zero_()
+        model.heads.veto.pair.mlp[-1].bias.fill_(logit)
+
+
+def test_pair_scores_mean_adds_by_the_mean_of_both_classifiers(tmp_path) -> None:
+    model = _trained(tmp_path)
+    docs = toy_docs()
+    with pytest.raises(InputError, match="pair_scores: mean"):  # no veto fitted yet
+        predict(model, docs, DecodeConfig(pair_relations="replace", pair_scores="mean"))
+    fit_veto(model, _fit_docs(), 0.5, epochs=1, batch_size=4)
+
+    def triples(threshold: float, scores: str) -> list[set]:
+        out = predict(model, docs, DecodeConfig(pair_relations="replace", pair_threshold=threshold, signatures=False,
+                                                pair_scores=scores))
+        return [{(r.head, r.tail, r.type) for r in d.relations} for d in out.documents]
+
+    pair_half = triples(0.5, "pair")
+    assert any(pair_half) and triples(0.5, "pair") != triples(1e-4, "pair")  # the threshold decides here
+    _veto_says(model, 20.0)  # veto ~1: the mean reaches 0.75 exactly where the pair classifier reaches 0.5
+    assert triples(0.75, "mean") == pair_half
+    _veto_says(model, -20.0)  # veto ~0: the mean reaches 0.25 exactly where the pair classifier reaches 0.5
+    assert triples(0.25, "mean") == pair_half
+    assert triples(0.5, "pair") == pair_half  # the pair classifier's own scores never read the veto
+    with pytest.raises(ValueError, match="pair_scores"):
+        DecodeConfig(pair_scores="max").validate()

@@ -20,6 +20,7 @@ from transformers import LogitsProcessorList
 
 from .batching import Example, collate, length_batches, make_examples
 from .constraints import CopyConstraint, GrammarConstraint
+from .errors import InputError
 from .grammar import Grammar
 from .linearize import parse
 from .precision import resolve_precision
@@ -76,6 +77,11 @@ class DecodeConfig:
     # with pair_relations union: a relation is left out when the veto classifier (anchoralign.veto; the pair
     # classifier for a model without one) gives its type between its two entities a probability under this; 0: off
     pair_veto: float = 0.0
+    # the probabilities the pair relations are added by (union, replace): "pair", the pair classifier's; "mean",
+    # the mean of the pair classifier's and the fitted veto classifier's (anchoralign.veto; two classifiers over
+    # the same pairs, one of them also fitted on sentences that state no relation). The veto check (pair_veto)
+    # reads the veto's own
+    pair_scores: str = "pair"
 
     def validate(self) -> None:
         if self.num_beams < 1:
@@ -104,6 +110,8 @@ class DecodeConfig:
             raise ValueError("decode.pair_veto checks the relations of the decoder and the pair classifier: it needs "
                              "decode.pair_relations: union, "
                              f"got {self.pair_relations!r}")
+        if self.pair_scores not in ("pair", "mean"):
+            raise ValueError(f"decode.pair_scores must be pair or mean, got {self.pair_scores!r}")
         if self.relation_bias != 0 and self.space != "copy":
             raise ValueError("decode.relation_bias applies to the copy space only (decode.space: copy)")
 
@@ -180,6 +188,9 @@ def predict(
                   and (model.heads.entity_tagger is not None or span_head))
     bias = _relation_bias(model, cfg.relation_bias) if copy_space else None
     pairs = cfg.pair_relations != "off" and model.heads is not None and model.heads.pair is not None
+    if pairs and cfg.pair_scores == "mean" and model.heads.veto is None:
+        raise InputError("decode.pair_scores: mean averages the pair classifier with the model's veto classifier, "
+                         "and this model has none (fit one with `anchoralign veto`)")
     if cfg.pair_relations != "off" and not pairs:
         log.warning("decode.pair_relations is %s but this model has no pair classifier (anchor.pair_classifier): "
                     "ignored", cfg.pair_relations)
@@ -340,8 +351,10 @@ def _with_pair_relations(model, enc: torch.Tensor, mask: torch.Tensor, sources: 
         args = (enc, long(ent_item), long(ent_start), long(ent_end), long(ent_type), long(heads), long(tails))
         probs = model.heads.pair(*args).float().sigmoid().tolist()  # (Np, R)
         # the veto reads the fitted veto classifier where the model has one (anchoralign.veto), else the pair one
-        veto = probs if model.heads.veto is None or cfg.pair_veto <= 0 else \
+        veto = probs if model.heads.veto is None or (cfg.pair_veto <= 0 and cfg.pair_scores == "pair") else \
             model.heads.veto(enc, mask, *args[1:]).float().sigmoid().tolist()
+        if cfg.pair_scores == "mean":
+            probs = [[(a + b) / 2 for a, b in zip(p, v, strict=True)] for p, v in zip(probs, veto, strict=True)]
         names = list(model.schema.relation_types)
         for (row, h, t), scores, checks in zip(owners, probs, veto, strict=True):
             ents = docs[row].entities
