@@ -6,14 +6,12 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 
 from anchoralign.augment import mention_pool, mention_swap_epoch, relation_argument_types, swapped_mentions
 from anchoralign.config import TrainConfig
-from anchoralign.train import train
 
-from .test_schedule import _cfg, _weights
-from .tiny import make_doc, tiny_model, toy_docs, toy_schema
+from .test_schedule import assert_resumes_exactly_and_changes_training
+from .tiny import make_doc, toy_docs
 
 
 def _well_formed(doc) -> None:
@@ -107,19 +105,5 @@ def test_config_refuses_a_fraction_outside_zero_to_one() -> None:
 
 
 def test_training_with_mention_swap_resumes_exactly_and_trains_other_weights(tmp_path) -> None:
-    def run(name: str, stop: int | None = None, resume: bool = False, swap: float = 0.7):
-        cfg = _cfg(3, 0.0)
-        cfg.train.mention_swap, cfg.train.seed = swap, 3
-        torch.manual_seed(0)
-        return train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / name, model=tiny_model(tmp_path / name),
-                     progress=False, stop_after_epoch=stop, resume=resume)
-
-    run("full")
-    run("cut", stop=1)
-    run("cut", resume=True)
-    a, b = _weights(tmp_path / "full" / "checkpoint"), _weights(tmp_path / "cut" / "checkpoint")
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
-    run("plain", swap=0.0)  # the swapped sentences were trained on: other weights
-    c = _weights(tmp_path / "plain" / "checkpoint")
-    assert any(not torch.equal(a[k], c[k]) for k in a)
+    # the swapped sentences were trained on: without them, other weights
+    assert_resumes_exactly_and_changes_training(tmp_path, lambda tc, v: setattr(tc, "mention_swap", v), 0.7, 0.0)

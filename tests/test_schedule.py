@@ -137,23 +137,32 @@ def test_average_last_keeps_the_mean_of_the_last_epochs_and_resumes(tmp_path) ->
         torch.testing.assert_close(resumed[k], kept[k])
 
 
-def test_shuffled_target_orders_train_and_resume_exactly(tmp_path) -> None:
-    def run(name: str, stop: int | None = None, resume: bool = False, order: str = "shuffled"):
+def assert_resumes_exactly_and_changes_training(tmp_path, setting, on, off) -> None:
+    """Three epochs (seed 3) with ``setting(cfg.train, on)`` equal, bit for bit, the same run stopped after epoch 1
+    and resumed; with ``off`` instead the weights differ (the setting took effect)."""
+    def run(name: str, value, stop: int | None = None, resume: bool = False) -> None:
         cfg = _cfg(3, 0.0)
-        cfg.train.target_order, cfg.train.seed = order, 3  # seed 3 draws other orders at epochs 1 and 3
+        cfg.train.seed = 3
+        setting(cfg.train, value)
         torch.manual_seed(0)
-        return train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / name, model=tiny_model(tmp_path / name),
-                     progress=False, stop_after_epoch=stop, resume=resume)
+        train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / name, model=tiny_model(tmp_path / name),
+              progress=False, stop_after_epoch=stop, resume=resume)
 
-    run("full")
-    run("cut", stop=1)
-    run("cut", resume=True)
+    run("full", on)
+    run("cut", on, stop=1)
+    run("cut", on, resume=True)
     a, b = _weights(tmp_path / "full" / "checkpoint"), _weights(tmp_path / "cut" / "checkpoint")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
-    run("text", order="text")  # the orders were drawn: text order trains other weights
-    c = _weights(tmp_path / "text" / "checkpoint")
+    run("off", off)
+    c = _weights(tmp_path / "off" / "checkpoint")
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_shuffled_target_orders_train_and_resume_exactly(tmp_path) -> None:
+    # seed 3 draws other orders at epochs 1 and 3; text order trains other weights
+    assert_resumes_exactly_and_changes_training(tmp_path, lambda tc, v: setattr(tc, "target_order", v),
+                                                "shuffled", "text")
     with pytest.raises(ValueError, match="target_order"):
         bad = _cfg(1, 0.0)
         bad.train.target_order = "random"
