@@ -68,9 +68,14 @@ def mention_pool(docs: Sequence[Document], types: set[str] | None = None) -> Men
             if e.type not in types or not text.strip() or (e.type, text) in seen:
                 continue
             seen.add((e.type, text))
-            toks = tuple((t.text, t.start - e.char_start, t.end - e.char_start) for t in doc.tokens[e.start : e.end])
-            pool.setdefault(e.type, []).append(Mention(text, toks))
+            pool.setdefault(e.type, []).append(_mention(doc, e))
     return pool
+
+
+def _mention(doc: Document, e: Entity) -> Mention:
+    """``e``'s surface string in ``doc`` and its tokens, offsets relative to its first character."""
+    toks = tuple((t.text, t.start - e.char_start, t.end - e.char_start) for t in doc.tokens[e.start : e.end])
+    return Mention(doc.text[e.char_start : e.char_end], toks)
 
 
 def _overlapping(entities: Sequence[Entity]) -> bool:
@@ -88,7 +93,7 @@ def swapped_mentions(doc: Document, pool: MentionPool, rng: random.Random) -> Do
     order = sorted(range(len(doc.entities)), key=lambda k: doc.entities[k].start)
     text_parts: list[str] = []
     tokens: list[Token] = []
-    new_entities: list[Entity | None] = [None] * len(doc.entities)
+    new_entities: list[Entity] = list(doc.entities)  # each is replaced below, in text order
     pos_char, pos_tok, out_len = 0, 0, 0
 
     def copy_plain(until_char: int, until_tok: int) -> None:
@@ -112,8 +117,7 @@ def swapped_mentions(doc: Document, pool: MentionPool, rng: random.Random) -> Do
                         break
                     pick = options[rng.randrange(len(options))]
             else:  # a type outside the pool: the mention stays
-                pick = Mention(surface, tuple((t.text, t.start - e.char_start, t.end - e.char_start)
-                                              for t in doc.tokens[e.start : e.end]))
+                pick = _mention(doc, e)
             chosen[key] = pick
         pick = chosen[key]
         first = len(tokens)
@@ -123,9 +127,8 @@ def swapped_mentions(doc: Document, pool: MentionPool, rng: random.Random) -> Do
         out_len += len(pick.text)
         pos_char, pos_tok = e.char_end, e.end
     copy_plain(len(doc.text), len(doc.tokens))
-    entities = [e for e in new_entities if e is not None]
     meta = {**doc.meta, "augment": "mention_swap"}
-    return Document(f"{doc.id}:swap", "".join(text_parts), tokens, entities, list(doc.relations), meta)
+    return Document(f"{doc.id}:swap", "".join(text_parts), tokens, new_entities, list(doc.relations), meta)
 
 
 def mention_swap_epoch(docs: Sequence[Document], fraction: float, seed: int, epoch: int,

@@ -349,12 +349,13 @@ def _with_pair_relations(model, enc: torch.Tensor, mask: torch.Tensor, sources: 
             return torch.tensor(x, dtype=torch.long, device=dev)
 
         args = (enc, long(ent_item), long(ent_start), long(ent_end), long(ent_type), long(heads), long(tails))
-        probs = model.heads.pair(*args).float().sigmoid().tolist()  # (Np, R)
+        pair_p = model.heads.pair(*args).float().sigmoid()  # (Np, R)
         # the veto reads the fitted veto classifier where the model has one (anchoralign.veto), else the pair one
-        veto = probs if model.heads.veto is None or (cfg.pair_veto <= 0 and cfg.pair_scores == "pair") else \
-            model.heads.veto(enc, mask, *args[1:]).float().sigmoid().tolist()
+        veto_p = pair_p if model.heads.veto is None or (cfg.pair_veto <= 0 and cfg.pair_scores == "pair") else \
+            model.heads.veto(enc, mask, *args[1:]).float().sigmoid()
         if cfg.pair_scores == "mean":
-            probs = [[(a + b) / 2 for a, b in zip(p, v, strict=True)] for p, v in zip(probs, veto, strict=True)]
+            pair_p = (pair_p + veto_p) / 2
+        probs, veto = pair_p.tolist(), veto_p.tolist()
         names = list(model.schema.relation_types)
         for (row, h, t), scores, checks in zip(owners, probs, veto, strict=True):
             ents = docs[row].entities
