@@ -12,9 +12,11 @@ from anchoralign.cli import main
 from anchoralign.config import TrainConfig
 from anchoralign.data.tokenize import tokenize_text
 from anchoralign.negatives import (
+    CONTRASTS,
     FRAMES,
     VERB_FRAMES,
     WRAPPERS,
+    contrast_documents,
     negated_rewrite,
     negative_documents,
     wrapped_sentence,
@@ -109,6 +111,33 @@ def test_wrapped_sentence_keeps_entities_and_drops_every_relation() -> None:
     assert wrapped_sentence(_doc("Smith met Jones .", [("Smith", "Peop"), ("Jones", "Peop")], []), WRAPPERS[0]) is None
 
 
+def test_contrasts_keep_every_relation_beside_a_negation_of_their_own() -> None:
+    doc = _doc("The police said Smith killed Jones in Paris .", [("Smith", "Peop"), ("Jones", "Peop"), ("Paris", "Loc")],
+               [(0, 1, "Kill"), (1, 2, "Live_In")])
+    after = wrapped_sentence(doc, "{S}, but no further details were given.", keep_relations=True)
+    assert after.text == "The police said Smith killed Jones in Paris, but no further details were given."  # not lowered
+    before = wrapped_sentence(doc, "Although nothing else was disclosed, {S}.", keep_relations=True)
+    assert before.text == "Although nothing else was disclosed, the police said Smith killed Jones in Paris."
+    for new in (after, before):
+        assert new.relations == doc.relations and "negative" not in new.meta
+        assert [(new.entity_text(e), e.type) for e in new.entities] == [("Smith", "Peop"), ("Jones", "Peop"),
+                                                                        ("Paris", "Loc")]
+        assert [new.words[e.start : e.end] for e in new.entities] == [["Smith"], ["Jones"], ["Paris"]]
+        for t in new.tokens:
+            assert new.text[t.start : t.end] == t.text
+    docs = [_doc(f"Smith{i} works for Acme .", [(f"Smith{i}", "Peop"), ("Acme", "Org")], [(0, 1, "Work_For")])
+            for i in range(10)]
+    docs.append(_doc("Smith met Jones .", [("Smith", "Peop"), ("Jones", "Peop")], []))  # no relation: never taken
+    res = contrast_documents(docs, 0.5, seed=3)
+    assert res.counts == {"contrasts": 6} and len(res.documents) == 6  # round(0.5 * 11)
+    assert [d.meta["contrast"] for d in res.documents] == list(CONTRASTS[:6])  # the clauses in turn
+    assert all(len(d.relations) == 1 for d in res.documents) and len({d.text for d in res.documents}) == 6
+    assert [d.text for d in contrast_documents(docs, 0.5, seed=3).documents] == [d.text for d in res.documents]
+    assert [d.text for d in contrast_documents(docs, 0.5, seed=4).documents] != [d.text for d in res.documents]
+    assert contrast_documents(docs, 0, seed=3).counts == {}
+    assert contrast_documents(docs, 5, seed=3).counts == {"contrasts": 10}  # as many as can take one
+
+
 def test_kinds_take_turns_after_the_rewrites() -> None:
     docs = [_doc(f"Lee{i} was born in Rome .", [(f"Lee{i}", "Peop"), ("Rome", "Loc")], [(0, 1, "Live_In")])
             for i in range(4)]
@@ -144,7 +173,7 @@ def test_the_wording_stays_apart_from_the_probe() -> None:
 
         return {w.lower() for w in re.findall(r"[A-Za-z]+", re.sub(r"\{\w+\}", " ", template))} - stop
 
-    ours = {w for t in FRAMES + VERB_FRAMES + WRAPPERS for w in words(t)}
+    ours = {w for t in FRAMES + VERB_FRAMES + WRAPPERS + CONTRASTS for w in words(t)}
     theirs = set()
     for group in (probe.NEGATED, probe.HEDGED, probe.CONTROL):
         for templates in group.values():

@@ -160,6 +160,8 @@ def test_the_command_fits_saves_and_sets_the_default(tmp_path, capsys) -> None:
     assert main(["veto", "--model", str(tmp_path / "v"), "--input", str(other), "--output", str(tmp_path / "o")]) == 2
     assert "nothing to fit the veto on" in capsys.readouterr().err
     assert main([*base, "--output", str(tmp_path / "w"), "--negatives", "0"]) == 2
+    assert main([*base, "--output", str(tmp_path / "w"), "--contrasts", "-0.5"]) == 2
+    assert "--contrasts must be in [0, 5]" in capsys.readouterr().err
     assert main([*base, "--output", str(tmp_path / "w"), "--kinds", "rewrites,poems"]) == 2
     assert "--kinds" in capsys.readouterr().err
 
@@ -176,6 +178,32 @@ def test_the_same_seed_fits_the_same_veto(tmp_path) -> None:
     fit_veto(twin, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
     a, b = model.heads.veto.state_dict(), twin.heads.veto.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_contrasts_are_fitted_on_with_their_relations(tmp_path, capsys) -> None:
+    import copy
+
+    from anchoralign.negatives import contrast_documents
+
+    model = _trained(tmp_path)
+    without = copy.deepcopy(model)
+    plain = fit_veto(without, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7)
+    report = fit_veto(model, _fit_docs(), 0.5, epochs=2, batch_size=4, seed=7, contrasts=1.0)
+    added = contrast_documents(_fit_docs(), 1.0, 7).documents
+    assert plain.contrasts == 0 and report.contrasts == len(added) == 4
+    assert report.related == plain.related + sum(len(d.relations) for d in added)  # fitted as related pairs
+    a, b = model.heads.veto.state_dict(), without.heads.veto.state_dict()
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="contrasts >= 0"):
+        fit_veto(model, _fit_docs(), 0.5, epochs=1, contrasts=-1)
+    save_model(model, tmp_path / "m", extra_config={"run": {"decode": {"pair_relations": "union"}}})
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in _fit_docs()), encoding="utf-8")
+    assert main(["veto", "--model", str(tmp_path / "m"), "--input", str(gold), "--output", str(tmp_path / "v"),
+                 "--epochs", "1", "--contrasts", "1"]) == 0
+    assert "+ 4 contrasts" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "v" / "model_config.json").read_text())
+    assert saved["veto"]["contrasts"] == 4 and saved["veto"]["contrasts_fraction"] == 1.0
 
 
 def test_members_are_fits_with_consecutive_seeds_averaged(tmp_path) -> None:

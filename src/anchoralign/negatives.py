@@ -17,6 +17,12 @@ annotated and no relation:
   neither ("A thanked B for the invitation.", ``VERB_FRAMES``), denial or doubt ("Officials denied any tie
   between A and B."). The frames name no relation type, so they fit any English schema.
 
+``contrast_documents`` makes the opposite lesson: **contrasts**, short training sentences put beside a clause
+whose negation reaches none of their entities ("<sentence>, but no further details were given."), every
+relation kept. Fitted on negatives alone, a classifier learns that "not" or "no" anywhere in a sentence unmakes
+its relations; on CoNLL04 test the statement veto (``veto.py``) removed true relations from sentences such as
+"Details of the offer for Aussedat-Rey SA, Europe's leading maker of photocopy paper, were not disclosed."
+
 All the wording is written apart from the probe's templates (``probe.py``), which test what this teaches:
 no frame or wrapper uses a probe template's verb or frame ("met", "visited", "sued", "unclear whether",
 "could confirm", ...; ``tests/test_negatives.py`` checks it).
@@ -34,8 +40,8 @@ from .data.base import TokenIndex
 from .data.tokenize import tokenize_text
 from .types import Document, Entity, Relation, Token
 
-__all__ = ["AUXILIARIES", "FRAMES", "KINDS", "VERB_FRAMES", "WRAPPERS", "NegativeResult", "negative_documents",
-           "negated_rewrite", "wrapped_sentence"]
+__all__ = ["AUXILIARIES", "CONTRASTS", "FRAMES", "KINDS", "VERB_FRAMES", "WRAPPERS", "NegativeResult",
+           "contrast_documents", "negated_rewrite", "negative_documents", "wrapped_sentence"]
 
 AUXILIARIES = frozenset({"is", "was", "are", "were", "has", "had", "have", "will", "would", "can", "could"})
 KINDS = ("rewrites", "wrapped", "frames")
@@ -90,6 +96,19 @@ WRAPPERS: tuple[str, ...] = (
     "It is doubtful that {S}.",
 )
 
+# a clause with a negation of its own beside the whole training sentence put in place of {S}; the sentence's
+# relations all stay (contrast_documents)
+CONTRASTS: tuple[str, ...] = (
+    "{S}, but no further details were given.",
+    "{S}, though no date has been set.",
+    "{S}; no one was harmed.",
+    "{S}, and there was no immediate reaction.",
+    "{S}, although the figures were not released.",
+    "Although nothing else was disclosed, {S}.",
+    "There was no official comment, but {S}.",
+    "No vote is expected soon, and {S}.",
+)
+
 
 @dataclass
 class NegativeResult:
@@ -138,9 +157,11 @@ def negated_rewrite(doc: Document) -> Document | None:
     return None
 
 
-def wrapped_sentence(doc: Document, wrapper: str) -> Document | None:
+def wrapped_sentence(doc: Document, wrapper: str, keep_relations: bool = False) -> Document | None:
     """``doc`` inside ``wrapper`` (its "{S}"), without its final "." and with its first word lowercased when
-    that word is a plain capitalized word outside every entity; its entities kept, no relation. None when the
+    that word is a plain capitalized word outside every entity and the wrapper puts words before it; its
+    entities kept, no relation (all of them with
+    ``keep_relations``: a contrast, ``CONTRASTS``). None when the
     sentence is not one ``wrapper`` can take: no relation, over ``MAX_WRAP_TOKENS`` tokens, no final ".",
     a quotation mark in it."""
     toks = doc.tokens
@@ -150,10 +171,10 @@ def wrapped_sentence(doc: Document, wrapper: str) -> Document | None:
         return None
     body = doc.text[: toks[-2].end]
     first = toks[0].text
-    if (not any(e.start == 0 for e in doc.entities) and first[:1].isupper() and first[1:].islower()
+    pre, post = wrapper.split("{S}", 1)
+    if (pre and not any(e.start == 0 for e in doc.entities) and first[:1].isupper() and first[1:].islower()
             and first.isalpha() and first != "I"):
         body = first.lower() + body[len(first):]
-    pre, post = wrapper.split("{S}", 1)
     shift = len(pre)
     head = tokenize_text(pre)
     tail = [Token(t.text, t.start + shift + len(body), t.end + shift + len(body)) for t in tokenize_text(post)]
@@ -161,6 +182,9 @@ def wrapped_sentence(doc: Document, wrapper: str) -> Document | None:
     n = len(head)
     entities = [Entity(e.start + n, e.end + n, e.type, e.char_start + shift, e.char_end + shift)
                 for e in doc.entities]
+    if keep_relations:
+        return Document(f"{doc.id}:contrast", pre + body + post, head + moved + tail, entities,
+                        list(doc.relations), {**doc.meta, "contrast": wrapper})
     return Document(f"{doc.id}:wrapped", pre + body + post, head + moved + tail, entities, [],
                     {**doc.meta, "negative": "wrapped"})
 
@@ -242,4 +266,23 @@ def negative_documents(docs: Sequence[Document], fraction: float, seed: int = 13
         out.documents.append(new)
         _count(out.counts, kind)
         turn += 1
+    return out
+
+
+def contrast_documents(docs: Sequence[Document], fraction: float, seed: int = 13) -> NegativeResult:
+    """Up to ``fraction`` × ``len(docs)`` contrasts (see the module doc): training sentences, in an order drawn
+    from ``seed``, each put beside the next of ``CONTRASTS`` in turn, entities and relations kept; sentences a
+    contrast cannot take (as for ``wrapped_sentence``) are skipped. ``counts``: {"contrasts": n}."""
+    out = NegativeResult()
+    budget = int(round(fraction * len(docs)))
+    sentences = list(docs)
+    random.Random(seed).shuffle(sentences)
+    for doc in sentences:
+        if len(out.documents) >= budget:
+            break
+        new = wrapped_sentence(doc, CONTRASTS[len(out.documents) % len(CONTRASTS)], keep_relations=True)
+        if new is not None:
+            out.documents.append(new)
+    if out.documents:
+        out.counts["contrasts"] = len(out.documents)
     return out

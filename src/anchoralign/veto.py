@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .anchor_heads import VetoClassifier, VetoEnsemble
 from .batching import collate, length_batches, make_examples, pair_tensors
-from .negatives import KINDS, negative_documents
+from .negatives import KINDS, contrast_documents, negative_documents
 from .types import Document
 
 __all__ = ["VetoReport", "fit_veto"]
@@ -39,6 +39,7 @@ class VetoReport:
     epochs: int
     losses: list[float] = field(default_factory=list)  # mean loss per epoch (averaged over the members)
     member_losses: list[list[float]] = field(default_factory=list)  # each member's, per epoch
+    contrasts: int = 0  # training sentences beside a negated clause that reaches none of them, relations kept
 
 
 def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
@@ -60,25 +61,32 @@ def _features(model, docs: Sequence[Document], batch_size: int) -> list[tuple[to
 
 def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, seed: int = 13, epochs: int = 10,
              lr: float = 5e-4, batch_size: int = 32, kinds: Sequence[str] = KINDS, members: int = 1,
+             contrasts: float = 0.0,
              progress: Callable[[int, int, float], None] | None = None) -> VetoReport:
     """Fit ``model.heads.veto`` (made here, from the pair classifier's weights) on ``train_docs`` plus
-    ``negatives`` × their number of sentences that state no relation; the rest of the model is not touched.
+    ``negatives`` × their number of sentences that state no relation, and ``contrasts`` × their number of
+    contrasts (``negatives.contrast_documents``: relations kept beside a negation that does not reach them); the
+    rest of the model is not touched.
     ``members`` > 1: that many fits with seeds ``seed``, ``seed + 1``, … on the same sentences, their
     probabilities averaged at decoding. ``progress(member, epoch, mean loss)`` (both from 1) is called after each
     epoch of each fit."""
     if model.heads is None or model.heads.pair is None:
         raise ValueError("the veto starts from the pair classifier: train the model with anchor.pair_classifier: true")
-    if epochs < 1 or lr <= 0 or batch_size < 1 or members < 1:
-        raise ValueError(f"epochs, batch_size and members must be >= 1 and lr > 0, got {epochs}, {batch_size}, "
-                         f"{members}, {lr}")
+    if epochs < 1 or lr <= 0 or batch_size < 1 or members < 1 or contrasts < 0:
+        raise ValueError(f"epochs, batch_size and members must be >= 1, lr > 0 and contrasts >= 0, got {epochs}, "
+                         f"{batch_size}, {members}, {lr}, {contrasts}")
     neg = negative_documents(train_docs, negatives, seed, kinds)
     log.info("veto: %d sentences that state no relation added to %d training documents (%s)", len(neg.documents),
              len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
+    kept = contrast_documents(train_docs, contrasts, seed).documents if contrasts > 0 else []
+    if contrasts > 0:
+        log.info("veto: %d contrasts added (training sentences beside a negation that reaches none of them)",
+                 len(kept))
     model.eval()
-    feats = _features(model, list(train_docs) + neg.documents, batch_size)
+    feats = _features(model, list(train_docs) + neg.documents + kept, batch_size)
     n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
     report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
-                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs)
+                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs, contrasts=len(kept))
     if report.related == 0:
         raise ValueError("no gold relation between two entities of the model's schema in the fit documents: "
                          "nothing to fit the veto on")

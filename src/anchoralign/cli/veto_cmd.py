@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sentences that state no relation to add, as a fraction of the fit documents (default 0.5)")
     p.add_argument("--kinds", default="rewrites,wrapped,frames",
                    help="kinds of those sentences, comma-separated (default: rewrites,wrapped,frames)")
+    p.add_argument("--contrasts", type=float, default=0.0,
+                   help="training sentences put beside a negated clause that reaches none of their entities, "
+                        "relations kept, as a fraction of the fit documents (default 0: none)")
     p.add_argument("--epochs", type=int, default=10, help="passes over the fit documents (default 10)")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default 5e-4)")
     p.add_argument("--seed", type=int, default=13, help="seed of the negatives and the fit (default 13)")
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     model_dir, out = Path(args.model), Path(args.output)
     if not 0 < args.negatives <= 5:
         raise InputError(f"--negatives must be in (0, 5], got {args.negatives}")
+    if not 0 <= args.contrasts <= 5:
+        raise InputError(f"--contrasts must be in [0, 5], got {args.contrasts}")
     if args.epochs < 1 or args.members < 1 or not args.lr > 0:
         raise InputError(f"--epochs and --members must be >= 1 and --lr > 0, got {args.epochs}, {args.members}, "
                          f"{args.lr}")
@@ -99,13 +104,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         report = fit_veto(model, docs, args.negatives, seed=args.seed, epochs=args.epochs, lr=args.lr, kinds=kinds,
-                          members=args.members, progress=show)
+                          members=args.members, contrasts=args.contrasts, progress=show)
     except ValueError as e:
         raise InputError(f"{name}: {e}") from None
     seconds = round(time.monotonic() - start, 1)
     if args.pair_veto is not None:
         run_cfg = {**run_cfg, "decode": {**run_cfg.get("decode", {}), "pair_veto": args.pair_veto}}
     veto = {**asdict(report), "fitted_on": name, "negatives": args.negatives, "kinds": kinds, "lr": args.lr,
+            "contrasts_fraction": args.contrasts,
             "members": args.members, "seed": args.seed, "seconds": seconds, "torch_threads": torch.get_num_threads()}
     extra = {k: v for k, v in saved.items()
              if k not in ("format", "net", "kind", "model", "anchor", "architecture", "run", "veto")}
@@ -119,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
     _atomic_dir(out, write)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.negative_counts.items()))
     default = run_cfg.get("decode", {}).get("pair_veto", 0.0)
+    added = f" + {report.contrasts} contrasts" if report.contrasts else ""
     print(f"veto fitted on {name} ({report.documents} documents) + {sum(report.negative_counts.values())} that state no "
-          f"relation ({counts}): {report.pairs} entity pairs, {report.related} related; {args.epochs} epochs, "
+          f"relation ({counts}){added}: {report.pairs} entity pairs, {report.related} related; {args.epochs} epochs, "
           f"loss {report.losses[0]:.4f} -> {report.losses[-1]:.4f}, {seconds} s")
     print(f"saved to {out}; decode.pair_veto there: {default}"
           + ("" if default else " (off: pass --set decode.pair_veto=P, chosen on dev)"))
