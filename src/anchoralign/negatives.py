@@ -21,7 +21,8 @@ annotated and no relation:
 whose negation reaches none of their entities ("<sentence>, but no further details were given."), every
 relation kept. Fitted on negatives alone, a classifier learns that "not" or "no" anywhere in a sentence unmakes
 its relations; on CoNLL04 test the statement veto (``veto.py``) removed true relations from sentences such as
-"Details of the offer for Aussedat-Rey SA, Europe's leading maker of photocopy paper, were not disclosed."
+"Details of the ... tender offer for Aussedat-Rey SA, Europe's leading manufacturer of photocopy paper, were not
+disclosed" (OrgBased_In(Aussedat-Rey SA, Europe)).
 
 All the wording is written apart from the probe's templates (``probe.py``), which test what this teaches:
 no frame or wrapper uses a probe template's verb or frame ("met", "visited", "sued", "unclear whether",
@@ -160,8 +161,7 @@ def negated_rewrite(doc: Document) -> Document | None:
 def wrapped_sentence(doc: Document, wrapper: str, keep_relations: bool = False) -> Document | None:
     """``doc`` inside ``wrapper`` (its "{S}"), without its final "." and with its first word lowercased when
     that word is a plain capitalized word outside every entity and the wrapper puts words before it; its
-    entities kept, no relation (all of them with
-    ``keep_relations``: a contrast, ``CONTRASTS``). None when the
+    entities kept, no relation (all of them with ``keep_relations``: a contrast, ``CONTRASTS``). None when the
     sentence is not one ``wrapper`` can take: no relation, over ``MAX_WRAP_TOKENS`` tokens, no final ".",
     a quotation mark in it."""
     toks = doc.tokens
