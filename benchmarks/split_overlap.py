@@ -17,14 +17,15 @@ from collections.abc import Sequence
 
 
 def overlap(train: Sequence, docs: Sequence) -> dict[str, float | int]:
-    """The three shares (in [0, 1]) of ``docs`` against ``train`` (``Document`` lists), with the counts."""
+    """The three shares (in [0, 1]) of ``docs`` against ``train`` (``Document`` lists), with the counts; a
+    document's repeated mention or triple counts once (``metrics.document_triples``)."""
+    from anchoralign.metrics import document_triples
 
     def mentions(ds):
-        return [(d.entity_text(e).lower(), e.type) for d in ds for e in d.entities]
+        return [m for d in ds for m in {(d.entity_text(e).lower(), e.type) for e in d.entities}]
 
     def triples(ds):
-        return [(d.entity_text(d.entities[r.head]).lower(), r.type, d.entity_text(d.entities[r.tail]).lower())
-                for d in ds for r in d.relations]
+        return [(h.lower(), r, t.lower()) for d in ds for h, r, t in document_triples(d)]
 
     seen, strings = set(mentions(train)), {m for m, _ in mentions(train)}
     known = set(triples(train))

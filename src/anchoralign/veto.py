@@ -78,15 +78,15 @@ def fit_veto(model, train_docs: Sequence[Document], negatives: float = 0.5, *, s
     neg = negative_documents(train_docs, negatives, seed, kinds)
     log.info("veto: %d sentences that state no relation added to %d training documents (%s)", len(neg.documents),
              len(train_docs), ", ".join(f"{k} {v}" for k, v in sorted(neg.counts.items())))
-    kept = contrast_documents(train_docs, contrasts, seed).documents if contrasts > 0 else []
+    contrast_docs = contrast_documents(train_docs, contrasts, seed).documents if contrasts > 0 else []
     if contrasts > 0:
         log.info("veto: %d contrasts added (training sentences beside a negation that reaches none of them)",
-                 len(kept))
+                 len(contrast_docs))
     model.eval()
-    feats = _features(model, list(train_docs) + neg.documents + kept, batch_size)
+    feats = _features(model, list(train_docs) + neg.documents + contrast_docs, batch_size)
     n_pairs = sum(int(p["pair_head"].numel()) for _, _, p in feats)
     report = VetoReport(len(train_docs), dict(neg.counts), n_pairs,
-                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs, contrasts=len(kept))
+                        sum(int(p["pair_labels"].any(-1).sum()) for _, _, p in feats), epochs, contrasts=len(contrast_docs))
     if report.related == 0:
         raise ValueError("no gold relation between two entities of the model's schema in the fit documents: "
                          "nothing to fit the veto on")
