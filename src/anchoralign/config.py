@@ -42,6 +42,9 @@ class TrainConfig:
     # copy backbone: "seen" trains only the word-embedding rows of pieces in the training data and the generation
     # vocabulary (the others never get a gradient; skipping their dense gradient saves about 7 % of a CPU step); "all": every row
     embedding_rows: str = "seen"
+    # copy backbone: the encoder's embedding layer and its first N layers stay as pretrained (no gradient through
+    # them: a step skips their backward pass; freezing.py); 0: the whole encoder trains
+    freeze_layers: int = 0
     ema_decay: float = 0.0  # exponential moving average of the weights, used for evaluation and saving (0: off)
     # the order of each training target: "text" (groups, relations and entities in text order) or "shuffled"
     # (a new random valid order every epoch, from the seed and the epoch: the same document, written otherwise)
@@ -86,6 +89,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
         if not (self.attention_dropout == -1.0 or 0 <= self.attention_dropout < 1):
             raise ValueError(f"train.attention_dropout must be -1 (backbone's own) or in [0, 1), got {self.attention_dropout}")
+        if self.freeze_layers < 0:
+            raise ValueError(f"train.freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.embedding_rows not in ("seen", "all"):
             raise ValueError(f"train.embedding_rows must be seen or all, got {self.embedding_rows!r}")
         if not 0 <= self.warmup_ratio < 1:

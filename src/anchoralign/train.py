@@ -34,6 +34,7 @@ from .data.registry import DATASETS, dataset_protocol, get_spec
 from .distributed import shard
 from .errors import InputError
 from .evaluation import evaluate_documents
+from .freezing import freeze_encoder_layers
 from .model import Seq2SeqIE, build_model, load_model, save_model
 from .negatives import negative_documents
 from .precision import MIXED_PRECISION, choose_precision
@@ -205,6 +206,9 @@ def train(
     set_seed(tc.seed)
     if model is None:
         model = build_model(cfg.model, schema, train_docs=train_docs, anchor=cfg.anchor)
+    if tc.freeze_layers and model.kind != "copy":
+        raise InputError(f"train.freeze_layers freezes the copy backbone's encoder; backbone {cfg.model.backbone!r} "
+                         "is a Hugging Face seq2seq model (set train.freeze_layers=0)")
     accelerator = _accelerator(cpu, choice.precision, find_unused=_may_skip_parameters(model))
     main, world, rank = accelerator.is_main_process, accelerator.num_processes, accelerator.process_index
     device = accelerator.device
@@ -256,6 +260,10 @@ def train(
     if world > 1 and main:
         log.info("%d processes x batch_size %d x grad_accum %d = %d documents per optimizer step", world,
                  tc.batch_size, tc.grad_accum, world * tc.batch_size * tc.grad_accum)
+    frozen = freeze_encoder_layers(model.net, tc.freeze_layers) if model.kind == "copy" else None
+    if frozen is not None and main:
+        log.info("encoder: embeddings and the first %d of %d layers frozen (train.freeze_layers)",
+                 tc.freeze_layers, len(model.net.encoder.encoder.layer))
     rows = None
     if model.kind == "copy" and tc.embedding_rows == "seen":
         # the embedding rows a gradient can reach: training sources, the generation vocabulary, decoder start
@@ -280,6 +288,11 @@ def train(
         with plain():
             model.load_state_dict(load_model(ckpt, "cpu").state_dict())
         model.to(device)
+        saved_groups = [len(g["params"]) for g in state["optimizer"]["param_groups"]]
+        if saved_groups != [len(g["params"]) for g in optimizer.param_groups]:
+            raise InputError(f"{ckpt}: the checkpoint trains other parameters than this config does (tensors per "
+                             f"group {saved_groups} against {[len(g['params']) for g in optimizer.param_groups]}); "
+                             "resume with the run's own config (train.freeze_layers, train.embedding_rows, model)")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch_rng, py_rng = state["torch_rng"], state["py_rng"]
@@ -471,6 +484,8 @@ def train(
     finally:
         if rows is not None:
             rows.remove()  # the caller gets the plain model back
+        if frozen is not None:
+            frozen.remove()  # and its encoder trainable
         accelerator.unwrap_model(prepared, keep_fp32_wrapper=False)  # undo the autocast wrapper of forward
         if not own_forward:
             vars(model).pop("forward", None)  # ... and the instance attribute it leaves: the class's forward again
