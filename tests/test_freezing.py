@@ -84,9 +84,19 @@ def test_resume_with_another_freeze_is_refused(tmp_path) -> None:
     cfg = _cfg(2)
     cfg.train.freeze_layers = 1
     torch.manual_seed(0)
-    train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=tiny_model(tmp_path), progress=False,
-          stop_after_epoch=1)
+    first = tiny_model(tmp_path)
+    pretrained = {k: v.clone() for k, v in first.state_dict().items() if k.startswith("net.encoder.encoder.layer.0.")}
+    train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=first, progress=False, stop_after_epoch=1)
     cfg.train.freeze_layers = 0
+    model = tiny_model(tmp_path)
     with pytest.raises(InputError, match="resume with the run's own config"):
-        train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=tiny_model(tmp_path),
-              progress=False, resume=True)
+        train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=model, progress=False, resume=True)
+    assert isinstance(model.net.encoder.embeddings.word_embeddings, torch.nn.Embedding)  # as it came
+    assert all(p.requires_grad for p in model.parameters())
+    # with the run's own value it resumes, and the frozen layer is still the pretrained one
+    cfg.train.freeze_layers = 1
+    result = train(cfg, toy_docs(), toy_docs(), toy_schema(), tmp_path / "run", model=model, progress=False,
+                   resume=True)
+    assert result.epochs_run == 2
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in pretrained.items())

@@ -290,6 +290,9 @@ def train(
         model.to(device)
         saved_groups = [len(g["params"]) for g in state["optimizer"]["param_groups"]]
         if saved_groups != [len(g["params"]) for g in optimizer.param_groups]:
+            for installed in (rows, frozen):  # the caller's model as it came
+                if installed is not None:
+                    installed.remove()
             raise InputError(f"{ckpt}: the checkpoint trains other parameters than this config does (tensors per "
                              f"group {saved_groups} against {[len(g['params']) for g in optimizer.param_groups]}); "
                              "resume with the run's own config (train.freeze_layers, train.embedding_rows, model)")
