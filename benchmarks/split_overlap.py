@@ -2,7 +2,7 @@
 text and type), of its relations whose two argument strings both occur in train, and of its relation triples
 (head text, type, tail text) that occur in train. Torch-free.
 
-    python benchmarks/split_overlap.py --dataset conll04 [--splits dev test] [--json out.json]
+    python benchmarks/split_overlap.py --dataset conll04 --data-dir ../shared/data [--splits dev test] [--json out.json]
 
 Two splits that share about as much with train should reward memorising it about equally; a setting that
 scores otherwise on them is not explained by overlap.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 
 
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--splits", nargs="+", default=["dev", "test"])
-    ap.add_argument("--data-dir", default=os.environ.get("ANCHORALIGN_DATA", "../shared/data"))
+    ap.add_argument("--data-dir", default=None, help="benchmark root (default: $ANCHORALIGN_DATA, else ./data)")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args(argv)
 
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         train = load_split(args.dataset, "train", root).documents
         report = {s: overlap(train, load_split(args.dataset, s, root).documents) for s in args.splits}
     except InputError as e:
-        raise SystemExit(f"split_overlap.py: {e}") from None
+        ap.error(str(e))  # one line, exit 2
     for split, r in report.items():
         print(f"{split}: {r['mentions']} mentions, {100 * r['mentions_in_train']:.1f} % in train; "
               f"{r['relations']} relations, both arguments in train {100 * r['argument_pairs_in_train']:.1f} %, "

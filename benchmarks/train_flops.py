@@ -44,10 +44,8 @@ def main() -> int:
     from anchoralign.config import load_config
     from anchoralign.data.registry import load_schema, load_split, resolve_data_dir
     from anchoralign.errors import InputError
-    from anchoralign.freezing import freeze_encoder_layers
     from anchoralign.model import build_model
-    from anchoralign.train import _adamw, _batches, _param_groups, set_seed
-    from anchoralign.trainable_rows import install_row_subset
+    from anchoralign.train import _adamw, _batches, _param_groups, set_seed, trainable_parts
 
     try:
         data_dir = resolve_data_dir(args.data_dir)
@@ -61,11 +59,7 @@ def main() -> int:
     model.label_smoothing = cfg.train.label_smoothing
     fast_dropout.install(model)
     examples = make_examples(model, docs)
-    if model.kind == "copy" and cfg.train.embedding_rows == "seen":
-        seen = {i for ex in examples for i in ex.source.ids} | set(model.net.gen_ids.tolist()) | {model.start_id}
-        install_row_subset(model.net, seen)
-    if model.kind == "copy":
-        freeze_encoder_layers(model.net, cfg.train.freeze_layers)  # as train() does
+    trainable_parts(model, examples, cfg.train)  # as train() does
     optimizer = _adamw(model, _param_groups(model, cfg.train.lr, cfg.train.lr_new, cfg.train.weight_decay))
     batches = [collate(model, b) for b in _batches(examples, cfg.train.batch_size, cfg.train.seed, 1)[: args.batches]]
     model.train()

@@ -80,6 +80,21 @@ def _param_groups(model: Seq2SeqIE, lr: float, lr_new: float, weight_decay: floa
     return groups
 
 
+def trainable_parts(model: Seq2SeqIE, examples: list[Example], tc: TrainConfig):
+    """What of the copy backbone a training run leaves out of the gradient: the encoder's frozen bottom
+    (``train.freeze_layers``) and the word-embedding rows no gradient can reach (``train.embedding_rows:
+    seen``: those of training sources, the generation vocabulary and the decoder start). Returns the two
+    installed pieces (each None when not used), whose ``remove()`` puts the plain model back."""
+    if model.kind != "copy":
+        return None, None
+    frozen = freeze_encoder_layers(model.net, tc.freeze_layers)  # first: it refuses a bad value before any change
+    rows = None
+    if tc.embedding_rows == "seen":
+        seen = {i for ex in examples for i in ex.source.ids} | set(model.net.gen_ids.tolist()) | {model.start_id}
+        rows = install_row_subset(model.net, seen)
+    return frozen, rows
+
+
 def _adamw(model: Seq2SeqIE, groups: list[dict]) -> torch.optim.AdamW:
     """AdamW, fused (one kernel over all parameters) where torch has it for the parameters' device and dtype:
     torch's default on a CPU is a Python loop over the ~200 tensors (the issue's profile: 11 % of a step)."""
@@ -260,15 +275,10 @@ def train(
     if world > 1 and main:
         log.info("%d processes x batch_size %d x grad_accum %d = %d documents per optimizer step", world,
                  tc.batch_size, tc.grad_accum, world * tc.batch_size * tc.grad_accum)
-    frozen = freeze_encoder_layers(model.net, tc.freeze_layers) if model.kind == "copy" else None
+    frozen, rows = trainable_parts(model, examples, tc)
     if frozen is not None and main:
         log.info("encoder: embeddings and the first %d of %d layers frozen (train.freeze_layers)",
                  tc.freeze_layers, len(model.net.encoder.encoder.layer))
-    rows = None
-    if model.kind == "copy" and tc.embedding_rows == "seen":
-        # the embedding rows a gradient can reach: training sources, the generation vocabulary, decoder start
-        seen = {i for ex in examples for i in ex.source.ids} | set(model.net.gen_ids.tolist()) | {model.start_id}
-        rows = install_row_subset(model.net, seen)
     plain = rows.plain if rows is not None else contextlib.nullcontext
     optimizer = _adamw(model, _param_groups(model, tc.lr, tc.lr_new, tc.weight_decay))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tc.warmup_ratio * total_steps), total_steps)
