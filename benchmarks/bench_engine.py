@@ -643,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--model and --tiny exclude each other")
     if not args.model and not args.tiny and any(PHASES[w][0] != "train" for w in wanted):
         p.error("the extraction phases need --model (or --tiny); --phases train_fp32,... runs training alone")
+    if args.model and not (Path(args.model) / "model_config.json").is_file():
+        p.error(f"--model {args.model}: not a model directory (no model_config.json)")
     for opt in ("config", "baseline_config"):
         if getattr(args, opt):
             setattr(args, opt, str(Path(getattr(args, opt)).resolve()))
@@ -706,5 +708,5 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any("error" in v for v in phases.values()) else 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # not run_main: a baseline phase runs with an older anchoralign on its path
     raise SystemExit(main())

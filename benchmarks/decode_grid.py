@@ -21,12 +21,14 @@ import sys
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 
+from anchoralign.errors import InputError
+
 
 def _setting(item: str, names: set[str]) -> tuple[str, str]:
     key, eq, raw = item.partition("=")
     key = key.strip().removeprefix("decode.")
     if not eq or key not in names:
-        raise SystemExit(f"decode_grid.py: {item!r}: expected KEY=VALUE with KEY a decode setting "
+        raise InputError(f"{item!r}: expected KEY=VALUE with KEY a decode setting "
                          f"({', '.join(sorted(names))})")
     return key, raw
 
@@ -48,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     from anchoralign.api import saved_decode_config
     from anchoralign.data.registry import dataset_protocol, load_split, resolve_data_dir
     from anchoralign.decode import DecodeConfig, predict
-    from anchoralign.errors import InputError
     from anchoralign.model import load_model
 
     names = {f.name for f in fields(DecodeConfig)}
@@ -56,13 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     axes = [(k, [yaml.safe_load(v) for v in raw.split(",")]) for k, raw in (_setting(g, names) for g in args.grid)]
     both = sorted(set(fixed) & {k for k, _ in axes})
     if both:
-        raise SystemExit(f"decode_grid.py: {', '.join(both)} both gridded (--grid) and fixed (--set)")
+        raise InputError(f"{', '.join(both)} both gridded (--grid) and fixed (--set)")
     points = [dict(zip([k for k, _ in axes], values, strict=True))
               for values in itertools.product(*[vs for _, vs in axes])] or [{}]
-    try:
-        saved = {path: saved_decode_config(path) for path in args.models}
-    except InputError as e:
-        raise SystemExit(f"decode_grid.py: {e}") from None
+    saved = {path: saved_decode_config(path) for path in args.models}  # InputError: one line, exit 2 (run_main)
     # every point checked on every model's own saved settings (a point may need one of them, e.g. pair_veto
     # needs the pair_relations the model was saved with) before any model is loaded or decoded
     for path, base in saved.items():
@@ -71,14 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                 replace(base, **fixed, **point).validate()
             except (TypeError, ValueError) as e:
                 setting = " ".join(f"{k}={v}" for k, v in {**fixed, **point}.items())
-                raise SystemExit(f"decode_grid.py: {setting} on {path} (its saved decode settings): {e}") from None
-    try:
-        data_dir = resolve_data_dir(args.data_dir)
-        splits = {s: load_split(args.dataset, s, data_dir).documents for s in ("dev", "test")}
-        protocol = dataset_protocol(args.dataset)
-        models = {path: (load_model(path, torch.device("cpu")), saved[path]) for path in args.models}
-    except InputError as e:
-        raise SystemExit(f"decode_grid.py: {e}") from None
+                raise InputError(f"{setting} on {path} (its saved decode settings): {e}") from None
+    data_dir = resolve_data_dir(args.data_dir)
+    splits = {s: load_split(args.dataset, s, data_dir).documents for s in ("dev", "test")}
+    protocol = dataset_protocol(args.dataset)
+    models = {path: (load_model(path, torch.device("cpu")), saved[path]) for path in args.models}
 
     def label(point: dict) -> str:
         return " ".join(f"{k}={v}" for k, v in point.items()) or "(saved settings)"
@@ -116,4 +111,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

@@ -441,7 +441,9 @@ def main() -> int:
     import torch
 
     import anchoralign
+    from anchoralign.model import read_model_config
 
+    read_model_config(args.model)  # not a model directory: one line, exit 2 (run_main), before anything runs
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     texts, protocol = plan(args.n, args.seed, args.long)
     inputs = Counter(c for c, _ in texts) + Counter(c for c, _, _ in protocol)
@@ -488,4 +490,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

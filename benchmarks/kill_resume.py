@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from anchoralign.errors import InputError
+
 KINDS = ("mid-epoch", "checkpoint-write", "checkpoint-swap", "random")
 EPOCH_LINE = re.compile(r"anchoralign\.train: epoch (\d+)/(\d+):")
 RESUMED_LINE = re.compile(r"anchoralign\.train: resumed from .*? at epoch (\d+)(?:, batch (\d+))?")
@@ -382,7 +384,11 @@ def main() -> int:
     import torch
 
     import anchoralign
+    from anchoralign.data.registry import resolve_data_dir
 
+    if not Path(args.config).is_file():  # the runs read it (with --src, an older library may read it its way)
+        raise InputError("no such config file (--config)", path=args.config)
+    resolve_data_dir(args.data_dir)
     work = Path(args.workdir)
     data = work / "data"
     _subset(Path(args.data_dir), data, args.train_docs, args.dev_docs)
@@ -461,4 +467,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

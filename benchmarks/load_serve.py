@@ -38,9 +38,11 @@ from fuzz_serve import start_server  # noqa: E402
 
 
 def read_sentences(path: str) -> list[str]:
-    """SpERT JSON: each document's tokens joined with spaces."""
-    docs = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [" ".join(d["tokens"]) for d in docs if d.get("tokens")]
+    """SpERT JSON (the library's reader: a bad file is an ``InputError``): each document's tokens joined with
+    spaces."""
+    from anchoralign.data.spert import read_spert
+
+    return [" ".join(t.text for t in d.tokens) for d in read_spert(path).documents if d.tokens]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -107,6 +109,9 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--output", default="results/load_serve.json")
     args = p.parse_args()
+    from anchoralign.model import read_model_config
+
+    read_model_config(args.model)  # not a model directory: one line, exit 2 (run_main), before the server starts
     sentences = read_sentences(args.data)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
@@ -162,4 +167,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

@@ -18,7 +18,6 @@ import os
 import platform
 import random
 import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -171,4 +170,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

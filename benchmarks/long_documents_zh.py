@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -175,4 +174,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

@@ -15,6 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from anchoralign.errors import InputError
+
 RATES = (("negated", "fp_rate"), ("hedged", "fp_rate"), ("cooccurrence", "fp_rate"), ("real_pairs", "fp_rate"),
          ("control", "recall"))
 
@@ -25,9 +27,9 @@ def _load(path: str) -> dict:
         {row["threshold"]: row["categories"] for row in report["thresholds"]}  # noqa: B018 (shape check)
         report["target"]["max_fp_rate"]
     except OSError as e:
-        raise SystemExit(f"{path}: cannot read ({e.strerror})") from None
+        raise InputError(f"cannot read ({e.strerror})", path=path) from None
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise SystemExit(f"{path}: not a report of `anchoralign probe --output` ({type(e).__name__}: {e})") from None
+        raise InputError(f"not a report of `anchoralign probe --output` ({type(e).__name__}: {e})", path=path) from None
     return report
 
 
@@ -83,4 +85,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

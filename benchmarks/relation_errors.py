@@ -68,4 +68,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

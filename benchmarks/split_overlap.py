@@ -67,4 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+
+from anchoralign.errors import InputError
 
 # words that negate or doubt a statement somewhere in the sentence (not necessarily the relation's)
 CUES = ("not", "no", "nor", "never", "neither", "unclear", "denied", "denies", "deny", "without", "n't")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the report here")
     args = ap.parse_args(argv)
     if not 0 < args.veto < 1:
-        raise SystemExit(f"veto_removals.py: --veto must be in (0, 1), got {args.veto}")
+        raise InputError(f"--veto must be in (0, 1), got {args.veto}")
 
     import torch
 
@@ -49,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     from anchoralign.config import RunConfig, apply_overrides
     from anchoralign.data.registry import load_split, resolve_data_dir
     from anchoralign.decode import predict
-    from anchoralign.errors import InputError
     from anchoralign.model import load_model
 
     try:  # the model's saved decode settings, then --set as the CLI reads it (typed, unknown keys refused)
@@ -60,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         replace(base, pair_veto=args.veto).validate()
         gold = load_split(args.dataset, args.split, resolve_data_dir(args.data_dir)).documents
         model = load_model(args.model, torch.device("cpu"))
-    except (InputError, ValueError) as e:
-        raise SystemExit(f"veto_removals.py: {args.model}: {e}") from None
+    except InputError:
+        raise
+    except ValueError as e:  # a decode setting the model's saved config refuses
+        raise InputError(str(e), path=args.model) from None
     without = predict(model, gold, base).documents
     with_veto = predict(model, gold, replace(base, pair_veto=args.veto)).documents
 
@@ -109,4 +111,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from anchoralign.errors import run_main
+
+    raise SystemExit(run_main(main))

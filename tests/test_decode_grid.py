@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from anchoralign.errors import InputError
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "decode_grid.py"
 
@@ -85,9 +87,9 @@ def test_grid_decodes_every_point_and_dev_picks(setup, tmp_path, monkeypatch) ->
 ])
 def test_bad_settings_and_models_are_refused_in_one_line_before_decoding(setup, extra, message) -> None:
     models, data = setup
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(InputError) as e:
         _main()(["--dataset", "conll04", "--data-dir", str(data), "--models", str(models[0]), *extra])
-    assert isinstance(e.value.code, str) and message in e.value.code and "\n" not in e.value.code
+    assert message in str(e.value) and "\n" not in str(e.value)
 
 
 def test_points_are_checked_on_each_models_saved_settings(setup, tmp_path) -> None:
@@ -105,9 +107,9 @@ def test_points_are_checked_on_each_models_saved_settings(setup, tmp_path) -> No
     args = ["--dataset", "conll04", "--data-dir", str(data), "--set", "pair_veto=0.05", "--grid", "relation_threshold=0.5"]
     assert _main()([*args, "--models", str(union), "--json", str(tmp_path / "g.json")]) == 0
     assert list(json.loads((tmp_path / "g.json").read_text())["models"]) == [str(union)]
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(InputError) as e:
         _main()([*args, "--models", str(union), str(models[1])])
-    assert f"on {models[1]} (its saved decode settings)" in e.value.code and "pair_relations: union" in e.value.code
+    assert f"on {models[1]} (its saved decode settings)" in str(e.value) and "pair_relations: union" in str(e.value)
 
 
 def test_the_script_runs_as_a_command(setup) -> None:
@@ -117,5 +119,6 @@ def test_the_script_runs_as_a_command(setup) -> None:
          "--grid", "decode.bogus=1"],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert proc.returncode == 1 and "expected KEY=VALUE" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("decode_grid.py: error: ") and "expected KEY=VALUE" in proc.stderr
 

@@ -11,6 +11,7 @@ import torch
 
 from anchoralign.anchor_heads import AnchorConfig
 from anchoralign.decode import DecodeConfig, predict
+from anchoralign.errors import InputError
 from anchoralign.model import save_model
 from anchoralign.veto import fit_veto
 
@@ -87,5 +88,5 @@ def test_bad_settings_are_one_line_errors(tmp_path) -> None:
     for extra, says in ((["--set", "decode.nonsense=1"], "unknown config field"),
                         ([], "pair_relations: union"),
                         (["--set", "pair_relations=union", "--set", "num_beams=zero"], "num_beams")):
-        with pytest.raises(SystemExit, match=says):
+        with pytest.raises(InputError, match=says):
             _main()(["--model", str(tmp_path / "m"), "--veto", "0.1", *extra])

@@ -422,6 +422,23 @@ def save_model(model: Seq2SeqIE, path: str | Path, metadata: dict | None = None,
         (path / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def read_model_config(path: str | Path) -> dict:
+    """The ``model_config.json`` of a directory written by ``save_model``; an ``InputError`` naming the directory
+    where there is none, or it is not JSON, or it names no model kind."""
+    from .errors import InputError
+
+    file = Path(path) / "model_config.json"
+    if not file.is_file():
+        raise InputError("not a model directory (no model_config.json)", path=path)
+    try:
+        cfg = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read model_config.json: {e}", path=path) from None
+    if not isinstance(cfg, dict) or "kind" not in cfg:
+        raise InputError("model_config.json is not a saved model's config (no \"kind\")", path=path)
+    return cfg
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqIE:
     """Load a directory written by ``save_model`` (offline), in this format or an older one."""
     from safetensors.torch import load_model as st_load
@@ -431,9 +448,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Seq2SeqI
     from .errors import InputError
 
     path = Path(path)
-    if not (path / "model_config.json").is_file():
-        raise InputError("not a model directory (no model_config.json)", path=path)
-    cfg = json.loads((path / "model_config.json").read_text(encoding="utf-8"))
+    cfg = read_model_config(path)
     fmt, kind = cfg.get("format", 1), cfg["kind"]
     if fmt > FORMAT or cfg.get("net", NETS.get(kind)) != NETS.get(kind):
         raise InputError(f"saved by a newer anchoralign (format {fmt}, network {cfg.get('net')!r}); this version "

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from ..distributed import launched_rank
-from ..errors import InputError
+from ..errors import run_main
 
 __all__ = ["main"]
 
@@ -64,14 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if launched_rank() > 0:
         level = logging.ERROR  # under a distributed launch the main process alone reports
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(module.run(args) or 0)
-    except InputError as e:
-        print(f"anchoralign {known.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"anchoralign {known.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: module.run(args), f"anchoralign {known.command}")
 
 
 if __name__ == "__main__":  # pragma: no cover
