@@ -111,7 +111,9 @@ def test_extract_one_object_per_line_with_exact_offsets(model_dir, tmp_path) -> 
     lines = tmp_path / "lines.txt"
     lines.write_text("\n".join(LINES) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    assert main(["extract", "--model", str(model_dir), "--input", str(lines), "--output", str(out)]) == 0
+    # LINES[5] is Chinese, which the model (trained on Latin letters) is refused without --any-script
+    assert main(["extract", "--model", str(model_dir), "--input", str(lines), "--output", str(out),
+                 "--any-script"]) == 0
     raw = out.read_text(encoding="utf-8")
     assert raw.endswith("\n")
     records = [json.loads(ln) for ln in raw[:-1].split("\n")]
@@ -132,9 +134,24 @@ def test_extract_json_lines_input(model_dir, tmp_path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "out.jsonl"
-    assert main(["extract", "--model", str(model_dir), "--input", str(src), "--output", str(out)]) == 0
+    assert main(["extract", "--model", str(model_dir), "--input", str(src), "--output", str(out), "--any-script"]) == 0
     records = [json.loads(ln) for ln in out.read_text(encoding="utf-8").splitlines()]
     _check_extraction(records, texts)
+
+
+def test_extract_refuses_lines_in_a_script_the_model_never_read(model_dir, tmp_path, capsys) -> None:
+    """Trained on Latin letters only: Chinese lines are refused before the model loads, the first named by
+    line with its script and the count of the others; a Latin line with a Chinese name in it is read."""
+    src = tmp_path / "in.txt"
+    src.write_text("Mary met 约翰 in Paris .\n约翰在波士顿工作。\nAcme Corp hired Mary Jones .\n北京\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["extract", "--model", str(model_dir), "--input", str(src), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{src}: record 1 (line 2): 8 of its 8 letters" in err
+    assert "Han (8)" in err and "Latin 100 %" in err and "1 more line(s)" in err and "--any-script" in err
+    assert not out.exists()
+    assert main(["extract", "--model", str(model_dir), "--input", str(src), "--output", str(out), "--any-script"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
 
 
 def test_extract_malformed_json_lines_fails_in_one_line(model_dir, tmp_path, capsys) -> None:

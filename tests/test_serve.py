@@ -445,16 +445,36 @@ def test_a_real_tiny_model_behind_the_app(model_dir) -> None:
     ex = anchoralign.load(model_dir, device="cpu")
     texts = ["John Smith works for Acme Corp in Boston .", "", "Mary 😀 lives in Paris .", "约翰在波士顿工作。"]
     with TestClient(create_app(ex, ServeLimits())) as c:
-        r = c.post("/v1/extract", json={"texts": texts})
+        r = c.post("/v1/extract", json={"texts": texts, "any_script": True})  # the Chinese text: a Latin model
         assert r.status_code == 200, r.text
         results = r.json()["results"]
         assert [x["text"] for x in results] == texts
         for result in results:
             _check_offsets(result)
         assert results[1]["entities"] == []
-        assert results == [x.to_dict() for x in ex.extract(texts)]  # the same as the library
+        assert results == [x.to_dict() for x in ex.extract(texts, any_script=True)]  # the same as the library
         info = c.get("/v1/model").json()
         assert "Peop" in info["schema"]["entity_types"]
+        assert set(info["scripts"]) == {"Latin"}  # the toy training documents'
+
+
+def test_a_text_mostly_in_a_script_the_model_never_read_is_a_422_naming_it(model_dir) -> None:
+    """The tiny model trained on Latin letters only: a Chinese text is refused, by index and script, before
+    anything is decoded; a Latin text with a Chinese name in it is read; ``any_script`` reads anything."""
+    _needs_api()
+    import anchoralign
+
+    ex = anchoralign.load(model_dir, device="cpu")
+    with TestClient(create_app(ex, ServeLimits())) as c:
+        r = c.post("/v1/extract", json={"texts": ["Mary lives in Paris .", "约翰在波士顿工作。"]})
+        assert r.status_code == 422
+        error = r.json()["error"]
+        assert error["field"] == "texts.1" and "Han (8)" in error["message"] and "Latin 100 %" in error["message"]
+        assert "any_script" in error["message"]
+        ok = c.post("/v1/extract", json={"texts": ["Mary met 约翰 in Paris ."]})  # 8 Latin letters of 10
+        assert ok.status_code == 200, ok.text
+        assert c.post("/v1/extract", json={"texts": ["约翰"], "any_script": True}).status_code == 200
+        assert c.post("/v1/extract", json={"texts": ["约翰"], "any_script": 1}).status_code == 422  # strict
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from .data.tokenize import tokenize_text
 from .decode import DecodeConfig, predict
 from .errors import InputError
 from .extraction import Extraction, merge
+from .scripts import ScriptCheck
 from .types import Document
 from .windows import SENTENCE_END_TOKENS, Windows, windows
 
@@ -44,6 +45,16 @@ def _run_config(path: str | Path) -> dict:
         return json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8")).get("run", {})
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"cannot read model_config.json: {e}", path=path) from None
+
+
+def saved_scripts(path: str | Path) -> ScriptCheck | None:
+    """The letters per script of the model's training documents (metadata.json's ``"scripts"``), as the check
+    extraction applies; None for a model saved without them (nothing is checked)."""
+    try:
+        meta = json.loads((Path(path) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return ScriptCheck.from_metadata(meta)
 
 
 def _saved_passage(path: str | Path) -> dict:
@@ -108,7 +119,7 @@ class Extractor:
 
     def __init__(self, model, decode: DecodeConfig | None = None, passage_tokens: int | None = None,
                  passage_sentences: int | None = 1, temperature: dict[str, float] | float = 1.0,
-                 model_dir: str | Path | None = None) -> None:
+                 model_dir: str | Path | None = None, scripts: ScriptCheck | None = None) -> None:
         self.model = model
         self.decode = decode or DecodeConfig()
         self.decode.validate()
@@ -118,6 +129,7 @@ class Extractor:
             temperature = {"entity": float(temperature), "relation": float(temperature)}
         self.temperature = dict(temperature)  # scores are raised to 1/T (calibration.py)
         self.model_dir = None if model_dir is None else str(model_dir)
+        self.scripts = scripts  # the training data's scripts: a text mostly in others is refused (scripts.py)
         self._lock = threading.Lock()  # one decode at a time: a fast tokenizer must not be entered twice
 
     @classmethod
@@ -130,16 +142,22 @@ class Extractor:
         kwargs.setdefault("passage_tokens", shape.get("tokens") or None)
         kwargs.setdefault("passage_sentences", shape.get("sentences", 1))
         kwargs.setdefault("temperature", saved_temperature(path))
+        kwargs.setdefault("scripts", saved_scripts(path))
         return cls(model, decode=decode or saved_decode_config(path), model_dir=path, **kwargs)
 
     def extract(
         self, texts: Sequence[str | Document], threshold: float = 0.0, batch_size: int | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, any_script: bool = False,
     ) -> list[Extraction]:
         """One ``Extraction`` per text (or ``Document``: its own tokens are used), in input order; entities and
-        relations scoring under ``threshold`` are left out (``Extraction.filtered``)."""
+        relations scoring under ``threshold`` are left out (``Extraction.filtered``). A text whose letters are
+        mostly in scripts the model's training data did not hold is an ``InputError`` naming it, before anything
+        is decoded, unless ``any_script`` (``scripts.py``)."""
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        if not any_script:
+            for i, problem in self.script_problems(texts):
+                raise InputError(f"{problem} (any_script=True reads it anyway)", record=i)
         cfg = self.decode if batch_size is None else replace(self.decode, batch_size=batch_size)
         cfg.validate()
         docs: list[Document] = []
@@ -178,6 +196,17 @@ class Extractor:
             ex.windows, ex.cut, ex.truncated, ex.errors = len(per_text[i]), cut, unread[i], out_errors[i]
             out.append(ex.filtered(threshold))
         return out
+
+    def script_problems(self, texts: Sequence[str | Document]) -> Iterator[tuple[int, str]]:
+        """``(index, why)`` for each text whose letters are mostly in scripts the model's training data did not
+        hold (none for a model saved without its training scripts)."""
+        if self.scripts is None:
+            return
+        for i, item in enumerate(texts):
+            text = item.text if isinstance(item, Document) else item
+            problem = self.scripts.problem(text) if isinstance(text, str) else None
+            if problem is not None:
+                yield i, problem
 
     def plan(self, tokens, text: str | None = None) -> Windows:
         """The windows ``extract`` reads ``tokens`` in: token ranges shaped like the training passages, each
@@ -229,5 +258,6 @@ class Extractor:
             "passage": {"tokens": self.passage_tokens, "sentences": self.passage_sentences,
                         "pieces": self.model.config.max_source_length - 2},
             "temperature": self.temperature,
+            "scripts": None if self.scripts is None else dict(self.scripts.counts),
             "decode": dict(vars(self.decode)),
         }

@@ -69,7 +69,9 @@ class ServeLimits:
 
 
 class SupportsExtract(Protocol):
-    """What the server needs of an extractor (``anchoralign.api.Extractor`` is one)."""
+    """What the server needs of an extractor (``anchoralign.api.Extractor`` is one). One that checks the
+    scripts of a text (``script_problems(texts)``) also takes ``extract(..., any_script=True)``: the server
+    checks each request's texts itself, and a batch mixes requests."""
 
     def extract(self, texts: list[str], threshold: float = 0.0) -> list[Any]: ...
 
@@ -122,6 +124,7 @@ class Batcher:
     def __init__(self, extractor: SupportsExtract, limits: ServeLimits) -> None:
         self.extractor = extractor
         self.limits = limits
+        self._any_script = {"any_script": True} if hasattr(extractor, "script_problems") else {}
         self._items: deque[tuple[_Job, int, str]] = deque()  # (job, index in its request, text)
         self._cond = threading.Condition()
         self._closing = False
@@ -197,7 +200,7 @@ class Batcher:
         jobs = list({id(job): job for job, _, _ in batch}.values())
         log.debug("batch of %d texts from %d requests, %d queued", len(texts), len(jobs), len(self._items))
         try:
-            results = self.extractor.extract(texts, threshold=0.0)
+            results = self.extractor.extract(texts, threshold=0.0, **self._any_script)
             if len(results) != len(texts):
                 raise RuntimeError(f"extract returned {len(results)} results for {len(texts)} texts")
         except Exception as e:
@@ -238,6 +241,8 @@ class ExtractRequest(BaseModel):
     threshold: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
                              description="keep relations scoring at least this, and entities that do or are "
                                          "in a kept relation")
+    any_script: bool = Field(False, description="read texts whose letters are mostly in scripts the model's "
+                                                "training data does not hold (default: such a text is a 422)")
 
 
 class EntityOut(BaseModel):
@@ -399,6 +404,12 @@ def _check_texts(texts: list[str], limits: ServeLimits) -> None:
                                 f"{e.start}), which is not valid Unicode", field=f"texts.{i}") from None
 
 
+def _script_problems(extractor: SupportsExtract, texts: list[str]):
+    """``Extractor.script_problems`` where the extractor has one (a model saved with its training scripts)."""
+    problems = getattr(extractor, "script_problems", None)
+    return problems(texts) if problems is not None else ()
+
+
 def create_app(extractor: SupportsExtract, limits: ServeLimits | None = None) -> FastAPI:
     """The HTTP app over ``extractor``; its worker thread starts with the app (or the first request) and, on
     shutdown, finishes what is queued before the app exits."""
@@ -444,6 +455,10 @@ def create_app(extractor: SupportsExtract, limits: ServeLimits | None = None) ->
     async def extract(request: ExtractRequest) -> JSONResponse:
         """Entities (with character offsets) and relations for each text, in input order."""
         _check_texts(request.texts, limits)
+        if not request.any_script:
+            for i, problem in _script_problems(extractor, request.texts):
+                raise APIError(422, f"text {i}: {problem}; send \"any_script\": true to read it anyway",
+                               field=f"texts.{i}")
         if not request.texts:
             return JSONResponse({"results": []})
         try:

@@ -39,6 +39,7 @@ from .model import Seq2SeqIE, build_model, load_model, save_model
 from .negatives import negative_documents
 from .precision import MIXED_PRECISION, choose_precision
 from .schema import Schema
+from .scripts import count_scripts
 from .trainable_rows import install_row_subset
 from .types import Document
 from .windows import passage_shape
@@ -373,6 +374,7 @@ def train(
                 log.info("checkpoint inside epoch %d after batch %d", epochs_done + 1, batches_done)
         last_save = time.time()
     base_examples = examples  # the training documents as read, in text order
+    scripts = dict(count_scripts(d.text for d in train_docs))  # saved: extraction checks a text's scripts
     pool = mention_pool(train_docs) if tc.mention_swap > 0 else None
     epoch, cut = start_epoch - 1, False
     try:
@@ -451,7 +453,7 @@ def train(
                             "precision": choice.precision, "processes": world,
                             "global_batch": world * tc.batch_size * tc.grad_accum, "epochs_planned": tc.epochs,
                             "epochs_completed": epoch, "schedule_cut": cut, "versions": _versions(),
-                            "passage": passage_shape(train_docs), **extra}
+                            "passage": passage_shape(train_docs), "scripts": scripts, **extra}
                     with plain():
                         _save_best(model, out, meta, cfg)
 

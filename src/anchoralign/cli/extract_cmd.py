@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "needs them (0-1, default 0: keep everything)")
     p.add_argument("--beams", type=int, default=None, help="beam size (default: the model's config)")
     p.add_argument("--no-constraint", action="store_true", help="decode without the grammar constraint")
+    p.add_argument("--any-script", action="store_true",
+                   help="read lines whose letters are mostly in scripts the model's training data does not hold "
+                        "(default: refuse them, naming the line)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
                    help="override a decode setting of the model's config (repeatable)")
 
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
     decode = decode_config(args)  # as the model was evaluated, with the command line's changes
+    if not args.any_script:
+        _check_scripts(args.model, texts, path)  # before the model loads
     if launched_world_size() > 1:
         results = _extract_sharded(args.model, decode, texts, args.threshold)
         if results is None:
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         extractor = Extractor.load(args.model, decode=decode)
         with tqdm(desc="extract", unit="passage", disable=not sys.stderr.isatty()) as bar:
-            results = extractor.extract(texts, threshold=args.threshold, progress=bar.update)
+            results = extractor.extract(texts, threshold=args.threshold, progress=bar.update, any_script=True)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for r in results:
@@ -90,6 +95,23 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     _report(results)
     return 0
+
+
+def _check_scripts(model: str, texts: list[str], path: str) -> None:
+    """Refuse the input when a line's letters are mostly in scripts the model's training data does not hold:
+    the first such line named, and how many there are."""
+    from ..api import saved_scripts
+    from ..model import read_model_config
+
+    read_model_config(model)  # not a model directory: that, not the scripts, is the message
+    check = saved_scripts(model)
+    if check is None:
+        return
+    bad = [(i, why) for i, text in enumerate(texts) if (why := check.problem(text)) is not None]
+    if bad:
+        i, why = bad[0]
+        more = f"; {len(bad) - 1} more line(s) like it" if len(bad) > 1 else ""
+        raise InputError(f"{why}{more} (--any-script reads them anyway)", path=path, record=f"{i} (line {i + 1})")
 
 
 def _report(results) -> None:
@@ -122,6 +144,7 @@ def _extract_sharded(model: str, decode, texts: list[str], threshold: float) -> 
     with state.split_between_processes(list(range(len(texts)))) as mine:
         show = state.is_main_process and sys.stderr.isatty()
         with tqdm(desc="extract", unit="passage", disable=not show) as bar:
-            results = extractor.extract([texts[i] for i in mine], threshold=threshold, progress=bar.update)
+            results = extractor.extract([texts[i] for i in mine], threshold=threshold, progress=bar.update,
+                                        any_script=True)  # run() checked the scripts
     results = gather_object(results)  # rank order: the shares are contiguous, so this is input order
     return results if state.is_main_process else None
