@@ -54,3 +54,26 @@ def test_typed_sentence_shows_spans_and_arcs(server_url, tab, tmp_path) -> None:
     assert all(a[4] == "path" for a in arcs(tab))
     assert tab.text_content("#aa-error").strip() == ""
     screenshot(tab, tmp_path, "served-extract.png")
+
+
+def test_a_text_in_a_script_the_model_never_read_says_so_and_the_box_reads_it(server_url, tab) -> None:  # noqa: F811
+    """The tiny model read Latin letters only: a Chinese text is refused with the server's message and how to
+    read it anyway from the page; ticking "read any script" reads it."""
+    tab.goto(server_url)
+    tab.wait_for_selector("#aa-model:not([hidden])", timeout=20_000)
+    assert "trained on: Latin script" in tab.text_content("#aa-model")
+    tab.fill("#aa-text", "约翰在波士顿工作。")
+    tab.click("#aa-extract")
+    tab.wait_for_selector("#aa-error:not([hidden])", timeout=20_000)
+    error = tab.text_content("#aa-error")
+    assert error.startswith("HTTP 422: text 0: 8 of its 8 letters") and "Han (8)" in error
+    assert 'Tick "read any script" to read it anyway.' in error
+    tab.check("#aa-any-script")
+    tab.click("#aa-extract")
+    tab.wait_for_selector("#aa-error[hidden]", state="attached", timeout=20_000)
+    tab.wait_for_function("!document.querySelector('#aa-extract').disabled", timeout=20_000)
+    assert tab.text_content("#aa-error").strip() == ""
+    # the one console error expected: the browser's own line for the 422 answer (the tab fixture checks the rest)
+    expected = [p for p in tab.problems if "status of 422" in p]
+    assert len(expected) == 1
+    tab.problems[:] = [p for p in tab.problems if p not in expected]

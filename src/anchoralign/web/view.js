@@ -2,7 +2,8 @@
  *
  * Plain JS + SVG, no framework, no build step, nothing fetched but the page's own server. Two modes:
  *  - static: the page embeds {"results": [...]} in <script type="application/json" id="anchoralign-data">;
- *  - served: the text box posts {"texts": [text], "threshold": 0} to v1/extract and shows the answer.
+ *  - served: the text box posts {"texts": [text], "threshold": 0} to v1/extract (with "any_script": true when
+ *    "read any script" is ticked) and shows the answer.
  * The threshold slider filters on the client: a relation is shown when its score >= t, an entity when its
  * score >= t or a shown relation uses it (the library's rule). A missing score counts as 1.
  *
@@ -546,7 +547,7 @@
       const response = await fetch("v1/extract", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ texts: [text], threshold: 0 }),
+        body: JSON.stringify({ texts: [text], threshold: 0, ...(byId("aa-any-script").checked ? { any_script: true } : {}) }),
       });
       const raw = await response.text();
       let body = null;
@@ -558,8 +559,11 @@
       if (!response.ok) {
         const error = body && body.error;
         const message = error && typeof error.message === "string" ? error.message : raw.trim() || response.statusText;
+        // a text in a script the model never read (serve.py): the checkbox is how this page sends any_script
+        const scriptHint = error && error.field === "texts.0" && message.includes("any_script")
+          ? ' Tick "read any script" to read it anyway.' : "";
         setResults([]);
-        showError(`HTTP ${response.status}: ${message}`);
+        showError(`HTTP ${response.status}: ${message}${scriptHint}`);
         status.textContent = "";
         return;
       }
@@ -594,6 +598,12 @@
     state.schema = { entities: ents, relations: rels };
     if (ents.length) bits.push(`entity types: ${ents.join(", ")}`);
     if (rels.length) bits.push(`relation types: ${rels.join(", ")}`);
+    const scripts = info.scripts && typeof info.scripts === "object" ? Object.entries(info.scripts) : [];
+    const letters = scripts.reduce((sum, [, n]) => sum + (Number(n) || 0), 0);
+    if (letters) {
+      const top = scripts.filter(([, n]) => Number(n) / letters >= 0.001).sort((a, b) => b[1] - a[1]).map(([s]) => s);
+      bits.push(`trained on: ${top.join(", ")} script`);
+    }
     return bits.join(" · ");
   }
 
