@@ -561,7 +561,7 @@
         const message = error && typeof error.message === "string" ? error.message : raw.trim() || response.statusText;
         // a text in a script the model never read (serve.py): the checkbox is how this page sends any_script
         const scriptHint = error && error.field === "texts.0" && message.includes("any_script")
-          ? ' Tick "read any script" to read it anyway.' : "";
+          ? '. On this page: tick "read any script".' : "";
         setResults([]);
         showError(`HTTP ${response.status}: ${message}${scriptHint}`);
         status.textContent = "";
