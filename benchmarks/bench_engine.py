@@ -643,10 +643,21 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--model and --tiny exclude each other")
     if not args.model and not args.tiny and any(PHASES[w][0] != "train" for w in wanted):
         p.error("the extraction phases need --model (or --tiny); --phases train_fp32,... runs training alone")
-    if args.model and not (Path(args.model) / "model_config.json").is_file():
-        p.error(f"--model {args.model}: not a model directory (no model_config.json)")
+    # bad input is one line before any phase starts (argparse's own: the parent imports no library, see above)
+    if args.model:
+        try:
+            json.loads((Path(args.model) / "model_config.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            p.error(f"--model {args.model}: not a model directory (no model_config.json)")
+        except (OSError, ValueError) as e:
+            p.error(f"--model {args.model}: cannot read model_config.json: {e}")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        p.error(f"--data-dir {args.data_dir}: no such directory")
+    training = any(PHASES[w][0] == "train" for w in wanted)
     for opt in ("config", "baseline_config"):
         if getattr(args, opt):
+            if training and not Path(getattr(args, opt)).is_file():
+                p.error(f"--{opt.replace('_', '-')} {getattr(args, opt)}: no such file")
             setattr(args, opt, str(Path(getattr(args, opt)).resolve()))
 
     env = dict(os.environ)

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's library, in-process as in the server it starts
 LONG_CHARS = 50_000
 CLIENTS = 4
 
@@ -439,7 +440,6 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--output", default="results/fuzz_serve.json")
     args = p.parse_args()
-    sys.path.insert(0, str(REPO / "src"))
     import torch
 
     import anchoralign

@@ -388,14 +388,19 @@ def main() -> int:
 
     if not Path(args.config).is_file():  # the runs read it (with --src, an older library may read it its way)
         raise InputError("no such config file (--config)", path=args.config)
-    resolve_data_dir(args.data_dir)
+    root = resolve_data_dir(args.data_dir)
+    for name in ("train.json", "dev.json", "conll04_types.json"):
+        if not (root / "conll04" / name).is_file():
+            raise InputError(f"no conll04/{name} there (--data-dir)", path=root)
+    src = Path(args.src).resolve() if args.src else Path(anchoralign.__file__).resolve().parents[1]
+    if not (src / "anchoralign").is_dir():
+        raise InputError("holds no anchoralign package (--src: give a checkout's src folder)", path=src)
     work = Path(args.workdir)
     data = work / "data"
     _subset(Path(args.data_dir), data, args.train_docs, args.dev_docs)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     env.pop("ANCHORALIGN_DATA", None)
     # a frozen copy: the runs of one report must not straddle an edit of the working tree
-    src = Path(args.src).resolve() if args.src else Path(anchoralign.__file__).resolve().parents[1]
     shutil.rmtree(work / "src", ignore_errors=True)
     shutil.copytree(src / "anchoralign", work / "src" / "anchoralign", ignore=shutil.ignore_patterns("__pycache__"))
     env["PYTHONPATH"] = str((work / "src").resolve())

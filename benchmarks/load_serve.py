@@ -33,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO / "src"))  # this checkout's library, in-process as in the server it starts
 
 from fuzz_serve import start_server  # noqa: E402
 
@@ -133,7 +134,6 @@ def main() -> int:
     answered = server.pop("answered")
     print(f"server: {json.dumps(server)}", file=sys.stderr)
 
-    sys.path.insert(0, str(REPO / "src"))
     import torch
 
     import anchoralign

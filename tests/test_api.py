@@ -113,10 +113,14 @@ def test_load_of_a_missing_model_is_an_input_error(tmp_path) -> None:
 @pytest.mark.parametrize(("content", "says"), [("{not json", "cannot read model_config.json"),
                                               ("[1, 2]", 'no "kind"'), ('{"format": 2}', 'no "kind"')])
 def test_load_of_a_broken_model_config_is_an_input_error(tmp_path, content, says) -> None:
+    from anchoralign.api import saved_decode_config
+
     (tmp_path / "model_config.json").write_text(content, encoding="utf-8")
     with pytest.raises(anchoralign.InputError, match=says) as e:
         anchoralign.load(tmp_path)
     assert str(tmp_path) in str(e.value)
+    with pytest.raises(anchoralign.InputError, match=says):  # the saved settings' reader too (CLI commands)
+        saved_decode_config(tmp_path)
 
 
 def test_calibration_temperature_is_applied(model_dir, tmp_path) -> None:

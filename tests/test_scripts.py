@@ -36,8 +36,10 @@ def test_a_text_is_refused_when_more_than_half_its_letters_are_unseen() -> None:
 
 def test_from_metadata_reads_what_train_saves_and_ignores_junk() -> None:
     assert ScriptCheck.from_metadata({"scripts": {"Latin": 10, "Han": 0}}) == ScriptCheck({"Latin": 10})
-    for meta in (None, [], {}, {"scripts": None}, {"scripts": {}}, {"scripts": {"Latin": "x"}}):
-        assert ScriptCheck.from_metadata(meta) is None
+    for meta in (None, [], {}, {"scripts": None}, {"scripts": {}}, {"scripts": {"Latin": "x"}},
+                 {"scripts": {"Latin": float("inf")}}, {"scripts": {"Latin": True}}, {"scripts": {"Latin": 0.4}},
+                 {"scripts": {"Latin": float("nan")}}, {"scripts": {"Latin": -3}}):
+        assert ScriptCheck.from_metadata(meta) is None, meta
 
 
 def test_the_extractor_refuses_by_record_before_decoding(tmp_path) -> None:
@@ -57,6 +59,10 @@ def test_the_extractor_refuses_by_record_before_decoding(tmp_path) -> None:
     assert [r.text for r in ex.extract(["Mary lives in Paris .", "约翰北京"], any_script=True)] == [
         "Mary lives in Paris .", "约翰北京"]
     assert ex.info()["scripts"] == {"Latin": 1000}
+    assert [r.text for r in ex.extract(t for t in ["Mary lives in Paris .", "Acme"])] == [
+        "Mary lives in Paris .", "Acme"]  # a generator is read once, not run dry by the check
+    (tmp_path / "m" / "metadata.json").write_bytes(b"\xff\xfe not UTF-8")
+    assert anchoralign.load(tmp_path / "m", device="cpu").scripts is None  # unreadable metadata: no check
     save_model(model, tmp_path / "old")
     assert not (tmp_path / "old" / "metadata.json").exists()
     old = anchoralign.load(tmp_path / "old", device="cpu")

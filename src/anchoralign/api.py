@@ -14,6 +14,7 @@ call: results, scores and error counts are its own.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,8 @@ from .scripts import ScriptCheck
 from .types import Document
 from .windows import SENTENCE_END_TOKENS, Windows, windows
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Extractor", "load", "saved_decode_config", "SENTENCE_END_TOKENS"]
 
 CALIBRATION_FILE = "calibration.json"
@@ -36,35 +39,46 @@ CALIBRATION_FILE = "calibration.json"
 def saved_decode_config(path: str | Path) -> DecodeConfig:
     """The decode settings saved with a model directory (``run.decode`` of model_config.json), else defaults."""
     run = _run_config(path)
+    saved = run.get("decode") or {}
+    if not isinstance(saved, dict):
+        raise InputError(f"model_config.json: run.decode is not an object but {type(saved).__name__}", path=path)
     fields = DecodeConfig.__dataclass_fields__
-    return DecodeConfig(**{k: v for k, v in run.get("decode", {}).items() if k in fields})
+    return DecodeConfig(**{k: v for k, v in saved.items() if k in fields})
 
 
 def _run_config(path: str | Path) -> dict:
+    from .model import read_model_config
+
+    run = read_model_config(path).get("run", {})
+    if not isinstance(run, dict):
+        raise InputError(f"model_config.json: \"run\" is not an object but {type(run).__name__}", path=path)
+    return run
+
+
+def _saved_metadata(path: str | Path) -> dict:
+    """The model directory's metadata.json (what training recorded), {} where there is none; one that cannot be
+    read is a warning, and the model reads text as a model saved without it does."""
+    file = Path(path) / "metadata.json"
+    if not file.is_file():
+        return {}
     try:
-        return json.loads((Path(path) / "model_config.json").read_text(encoding="utf-8")).get("run", {})
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read model_config.json: {e}", path=path) from None
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8
+        log.warning("%s: cannot read (%s); reading text as a model saved without it", file, e)
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def saved_scripts(path: str | Path) -> ScriptCheck | None:
     """The letters per script of the model's training documents (metadata.json's ``"scripts"``), as the check
     extraction applies; None for a model saved without them (nothing is checked)."""
-    try:
-        meta = json.loads((Path(path) / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return ScriptCheck.from_metadata(meta)
+    return ScriptCheck.from_metadata(_saved_metadata(path))
 
 
 def _saved_passage(path: str | Path) -> dict:
     """The training passages' shape (``windows.passage_shape``) from metadata.json; a model saved before it was
     recorded reads one sentence at a time, as many tokens as its input holds."""
-    try:
-        meta = json.loads((Path(path) / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    shape = meta.get("passage") if isinstance(meta, dict) else None
+    shape = _saved_metadata(path).get("passage")
     return shape if isinstance(shape, dict) else {}
 
 
@@ -155,6 +169,7 @@ class Extractor:
         is decoded, unless ``any_script`` (``scripts.py``)."""
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        texts = list(texts)  # read twice below (the script check, then the windows): a generator must not run dry
         if not any_script:
             for i, problem in self.script_problems(texts):
                 raise InputError(f"{problem} (any_script=True reads it anyway)", record=i)

@@ -9,6 +9,7 @@ only: digits, punctuation, symbols, emoji and spaces belong to no script here. T
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import unicodedata
@@ -116,7 +117,8 @@ class ScriptCheck:
         raw = meta.get("scripts") if isinstance(meta, dict) else None
         if not isinstance(raw, dict) or not raw:
             return None
-        counts = {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float) and v > 0}
+        counts = {str(k): int(v) for k, v in raw.items()
+                  if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and int(v) > 0}
         return cls(counts) if counts else None
 
 

@@ -602,7 +602,7 @@
     const letters = scripts.reduce((sum, [, n]) => sum + (Number(n) || 0), 0);
     if (letters) {
       const top = scripts.filter(([, n]) => Number(n) / letters >= 0.001).sort((a, b) => b[1] - a[1]).map(([s]) => s);
-      bits.push(`trained on: ${top.join(", ")} script`);
+      bits.push(`trained on: ${top.join(", ")} script${top.length > 1 ? "s" : ""}`);
     }
     return bits.join(" · ");
   }
