@@ -397,7 +397,7 @@ def main() -> int:
         raise InputError("holds no anchoralign package (--src: give a checkout's src folder)", path=src)
     work = Path(args.workdir)
     data = work / "data"
-    _subset(Path(args.data_dir), data, args.train_docs, args.dev_docs)
+    _subset(root, data, args.train_docs, args.dev_docs)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     env.pop("ANCHORALIGN_DATA", None)
     # a frozen copy: the runs of one report must not straddle an edit of the working tree

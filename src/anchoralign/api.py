@@ -55,7 +55,7 @@ def _run_config(path: str | Path) -> dict:
     return run
 
 
-def _saved_metadata(path: str | Path) -> dict:
+def saved_metadata(path: str | Path) -> dict:
     """The model directory's metadata.json (what training recorded), {} where there is none; one that cannot be
     read is a warning, and the model reads text as a model saved without it does."""
     file = Path(path) / "metadata.json"
@@ -72,14 +72,7 @@ def _saved_metadata(path: str | Path) -> dict:
 def saved_scripts(path: str | Path) -> ScriptCheck | None:
     """The letters per script of the model's training documents (metadata.json's ``"scripts"``), as the check
     extraction applies; None for a model saved without them (nothing is checked)."""
-    return ScriptCheck.from_metadata(_saved_metadata(path))
-
-
-def _saved_passage(path: str | Path) -> dict:
-    """The training passages' shape (``windows.passage_shape``) from metadata.json; a model saved before it was
-    recorded reads one sentence at a time, as many tokens as its input holds."""
-    shape = _saved_metadata(path).get("passage")
-    return shape if isinstance(shape, dict) else {}
+    return ScriptCheck.from_metadata(saved_metadata(path))
 
 
 def saved_temperature(path: str | Path) -> dict[str, float]:
@@ -152,11 +145,14 @@ class Extractor:
         from .model import load_model
 
         model = load_model(path, resolve_device(str(device)))  # a path that is not a model directory fails here
-        shape = _saved_passage(path)  # read text the way the model read its training passages
+        meta = saved_metadata(path)
+        # read text the way the model read its training passages (windows.passage_shape); a model saved before
+        # the shape was recorded reads one sentence at a time, as many tokens as its input holds
+        shape = meta.get("passage") if isinstance(meta.get("passage"), dict) else {}
         kwargs.setdefault("passage_tokens", shape.get("tokens") or None)
         kwargs.setdefault("passage_sentences", shape.get("sentences", 1))
         kwargs.setdefault("temperature", saved_temperature(path))
-        kwargs.setdefault("scripts", saved_scripts(path))
+        kwargs.setdefault("scripts", ScriptCheck.from_metadata(meta))
         return cls(model, decode=decode or saved_decode_config(path), model_dir=path, **kwargs)
 
     def extract(
@@ -215,13 +211,8 @@ class Extractor:
     def script_problems(self, texts: Sequence[str | Document]) -> Iterator[tuple[int, str]]:
         """``(index, why)`` for each text whose letters are mostly in scripts the model's training data did not
         hold (none for a model saved without its training scripts)."""
-        if self.scripts is None:
-            return
-        for i, item in enumerate(texts):
-            text = item.text if isinstance(item, Document) else item
-            problem = self.scripts.problem(text) if isinstance(text, str) else None
-            if problem is not None:
-                yield i, problem
+        if self.scripts is not None:
+            yield from self.scripts.problems(texts)
 
     def plan(self, tokens, text: str | None = None) -> Windows:
         """The windows ``extract`` reads ``tokens`` in: token ranges shaped like the training passages, each

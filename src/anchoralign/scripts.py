@@ -14,7 +14,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -103,6 +103,15 @@ class ScriptCheck:
         scripts = ", ".join(f"{s} ({k})" for s, k in unseen.most_common())
         return (f"{n} of its {letters} letters are in scripts the model's training data does not hold: {scripts}; "
                 f"the model was trained on {self.describe()}")
+
+    def problems(self, texts: Iterable[object]) -> Iterator[tuple[int, str]]:
+        """``(index, why)`` for each of ``texts`` (strings, or anything with a string ``.text``, as a
+        ``Document``) that ``problem`` refuses; other items are not this check's to judge."""
+        for i, item in enumerate(texts):
+            text = getattr(item, "text", item)
+            why = self.problem(text) if isinstance(text, str) else None
+            if why is not None:
+                yield i, why
 
     def describe(self) -> str:
         """``Latin 99.95 %, Greek 0.05 %``: the training letters' scripts, the largest first (at most five), in

@@ -101,13 +101,9 @@ def _check_scripts(model: str, texts: list[str], path: str) -> None:
     """Refuse the input when a line's letters are mostly in scripts the model's training data does not hold:
     the first such line named, and how many there are."""
     from ..api import saved_scripts
-    from ..model import read_model_config
 
-    read_model_config(model)  # not a model directory: that, not the scripts, is the message
-    check = saved_scripts(model)
-    if check is None:
-        return
-    bad = [(i, why) for i, text in enumerate(texts) if (why := check.problem(text)) is not None]
+    check = saved_scripts(model)  # decode_config has read the model's config: a missing model is named already
+    bad = list(check.problems(texts)) if check is not None else []
     if bad:
         i, why = bad[0]
         more = f"; {len(bad) - 1} more line(s) like it" if len(bad) > 1 else ""

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from ..api import Extractor
+    from ..api import Extractor, saved_metadata
     from ..precision import cpu_capability, resolve_precision
     from ..probe import SIGNATURES
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = probe.inputs()
     with tqdm(desc="probe", unit="passage", disable=not is_tty()) as bar:
         preds = extractor.extract(inputs, progress=bar.update, any_script=True)  # fixed English probe sentences
-    report = {"model": str(args.model), "model_commit": _metadata(args.model).get("commit"),
+    report = {"model": str(args.model), "model_commit": saved_metadata(args.model).get("commit"),
               "date": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_capability": cpu_capability(),
               "device": str(extractor.model.device),
               "precision": resolve_precision(extractor.decode.precision, extractor.model.device, "decode.precision"),
@@ -88,14 +88,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(report, sys.stdout)
     return 0
-
-
-def _metadata(model: str) -> dict:
-    try:
-        meta = json.loads((Path(model) / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 def _malformed(preds) -> dict[str, int]:
